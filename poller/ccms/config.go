@@ -1,0 +1,299 @@
+package ccms
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Path is the querycalls endpoint, appended to Config.URL.
+const Path = "/rest/cmsapp/v2/openapi/vdn/querycalls"
+
+// Config is the CC-CMS side. Env names are relative to CALLPUB_CCMS_. Defaults
+// live in the tags; for the optional fields a zero value in a Config built in
+// code means the same default, as each field's comment says.
+type Config struct {
+	// URL is the base URL, https://host:port (no path, or the path prefix in
+	// front of /rest/...). Its host, exactly as written, is the signed Host
+	// unless HostHeader is set (ccms-api.md A8).
+	URL string `env:"URL, required"`
+	AK  string `env:"AK, required"`
+	SK  Secret `env:"SK, required"`
+
+	// CAFile is a PEM bundle trusted in addition to the system roots.
+	CAFile string `env:"CA_FILE"`
+	// ServerName overrides the TLS server name (and SNI), e.g. when URL names an IP.
+	ServerName string `env:"SERVER_NAME"`
+	// InsecureSkipVerify disables certificate verification. Off by default;
+	// NewClient logs a warning whenever it is on.
+	InsecureSkipVerify bool `env:"INSECURE_SKIP_VERIFY, default=false"`
+
+	// Timezone is the IANA zone of the API's day (A10). "" means UTC.
+	Timezone string `env:"TIMEZONE, default=UTC"`
+	// Timeout bounds one HTTP attempt. 0 means 30s.
+	Timeout time.Duration `env:"TIMEOUT, default=30s"`
+
+	// SignHeaders are the headers signed (A3); must contain host; only host,
+	// content-type and content-length are allowed. nil means all three.
+	SignHeaders []string `env:"SIGN_HEADERS, default=content-length,content-type,host"`
+	// SignTimestamp is "seconds" (2025-01-02T03:04:05Z) or "millis"
+	// (2025-01-02T03:04:05.123Z) (A1). "" means seconds.
+	SignTimestamp string `env:"SIGN_TIMESTAMP, default=seconds"`
+	// ClockOffset is added to the local clock for the signature timestamp (A7).
+	ClockOffset time.Duration `env:"CLOCK_OFFSET, default=0s"`
+	// ContentType is sent (and signed, if content-type is signed) exactly as
+	// written (A6). "" means "application/json; charset=UTF-8".
+	ContentType string `env:"CONTENT_TYPE, default=application/json; charset=UTF-8"`
+	// HostHeader overrides the Host header sent and signed (A8).
+	HostHeader string `env:"HOST_HEADER"`
+	// DatesAsStrings sends beginDate/endDate as JSON strings instead of
+	// numbers (A13). Off by default.
+	DatesAsStrings bool `env:"DATES_AS_STRINGS, default=false"`
+
+	// MaxAttempts is the number of HTTP attempts per page for transient
+	// failures (1 = no retry). 0 means 3.
+	MaxAttempts int `env:"MAX_ATTEMPTS, default=3"`
+	// RetryBaseDelay is the first backoff; it doubles per attempt, jittered.
+	// 0 means 500ms.
+	RetryBaseDelay time.Duration `env:"RETRY_BASE_DELAY, default=500ms"`
+	// RetryMaxDelay caps any wait between attempts, Retry-After included.
+	// 0 means 30s.
+	RetryMaxDelay time.Duration `env:"RETRY_MAX_DELAY, default=30s"`
+	// MaxBodyBytes limits a response body. 0 means 4 MiB (a full page of 100
+	// rows is about 40 KiB).
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES, default=4194304"`
+}
+
+// Deps are the client's collaborators. Every field is optional.
+type Deps struct {
+	Logger *slog.Logger // nil: discard
+	// Limiter is waited on before every HTTP attempt (the shared request budget).
+	Limiter Limiter
+	// Observe is called after every HTTP attempt, retries included.
+	Observe func(Outcome)
+	// Now is the clock for signatures and the API's allowed range. nil: time.Now.
+	Now func() time.Time
+	// Transport replaces the client's own TLS transport; CAFile, ServerName
+	// and InsecureSkipVerify then do not apply. For tests and the demo.
+	Transport http.RoundTripper
+}
+
+// Limiter is a request budget: Wait blocks until one request may be sent or
+// ctx ends.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Outcome describes one HTTP attempt.
+type Outcome struct {
+	Class      Class
+	RetryAfter time.Duration // the server's Retry-After, 0 when none
+	Status     int           // HTTP status; 0 when no response arrived
+	Duration   time.Duration
+}
+
+// Client queries CC-CMS. It is safe for concurrent use.
+type Client struct {
+	endpoint    string // URL + Path
+	host        string // signed and sent as Host
+	path        string // URI path as sent and signed
+	contentType string
+	datesAsStr  bool
+	sign        signer
+	loc         *time.Location
+	timeout     time.Duration
+	attempts    int
+	baseDelay   time.Duration
+	maxDelay    time.Duration
+	maxBody     int64
+	clockOffset time.Duration
+	http        *http.Client
+	log         *slog.Logger
+	limiter     Limiter
+	observe     func(Outcome)
+	now         func() time.Time
+}
+
+var defaultSignHeaders = []string{"content-length", "content-type", "host"}
+
+// NewClient validates cfg and builds a client. It sends nothing.
+func NewClient(cfg Config, deps Deps) (*Client, error) {
+	c := &Client{
+		contentType: cmp.Or(cfg.ContentType, "application/json; charset=UTF-8"),
+		datesAsStr:  cfg.DatesAsStrings,
+		timeout:     cmp.Or(cfg.Timeout, 30*time.Second),
+		attempts:    cmp.Or(cfg.MaxAttempts, 3),
+		baseDelay:   cmp.Or(cfg.RetryBaseDelay, 500*time.Millisecond),
+		maxDelay:    cmp.Or(cfg.RetryMaxDelay, 30*time.Second),
+		maxBody:     cmp.Or(cfg.MaxBodyBytes, 4<<20),
+		clockOffset: cfg.ClockOffset,
+		log:         deps.Logger,
+		limiter:     deps.Limiter,
+		observe:     deps.Observe,
+		now:         deps.Now,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.observe == nil {
+		c.observe = func(Outcome) {}
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+
+	u, err := url.Parse(cfg.URL)
+	switch {
+	case cfg.URL == "":
+		bad("URL", "missing")
+	case err != nil:
+		bad("URL", "%v", err)
+	case u.Scheme != "https" && u.Scheme != "http":
+		bad("URL", "scheme must be https (the API is HTTPS only), got %q", u.Scheme)
+	case u.Host == "":
+		bad("URL", "no host in %q", cfg.URL)
+	case u.RawQuery != "" || u.Fragment != "":
+		bad("URL", "must not have a query or fragment")
+	default:
+		c.path = strings.TrimSuffix(u.EscapedPath(), "/") + Path
+		c.endpoint = u.Scheme + "://" + u.Host + c.path
+		c.host = u.Host
+		if u.Scheme == "http" && deps.Transport == nil {
+			// Only for simulators; the real API is HTTPS only.
+			c.log.Warn("ccms: URL is plain http; the real CC-CMS API is HTTPS only", "url", cfg.URL)
+		}
+	}
+	if cfg.HostHeader != "" {
+		if strings.TrimSpace(cfg.HostHeader) != cfg.HostHeader || strings.ContainsAny(cfg.HostHeader, "/ \t\r\n") {
+			bad("HostHeader", "must be host or host:port without whitespace, got %q", cfg.HostHeader)
+		}
+		c.host = cfg.HostHeader
+	}
+	if cfg.AK == "" {
+		bad("AK", "missing")
+	} else if strings.ContainsAny(cfg.AK, "/ \t\r\n") {
+		bad("AK", "must not contain '/' or whitespace")
+	}
+	if cfg.SK == "" {
+		bad("SK", "missing")
+	}
+	if c.contentType != strings.TrimSpace(c.contentType) {
+		bad("ContentType", "must not have leading or trailing whitespace")
+	}
+
+	headers := cfg.SignHeaders
+	if headers == nil {
+		headers = defaultSignHeaders
+	}
+	var signed []string
+	for _, h := range headers {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch h {
+		case "host", "content-type", "content-length":
+			if !slices.Contains(signed, h) {
+				signed = append(signed, h)
+			}
+		default:
+			bad("SignHeaders", "%q cannot be signed; choose from host, content-type, content-length", h)
+		}
+	}
+	slices.Sort(signed)
+	if !slices.Contains(signed, "host") {
+		bad("SignHeaders", "must contain host, got %q", strings.Join(headers, ","))
+	}
+	switch cfg.SignTimestamp {
+	case "", "seconds", "millis":
+	default:
+		bad("SignTimestamp", "must be seconds or millis, got %q", cfg.SignTimestamp)
+	}
+	c.sign = signer{ak: cfg.AK, sk: cfg.SK, headers: signed, millis: cfg.SignTimestamp == "millis"}
+
+	tz := cmp.Or(cfg.Timezone, "UTC")
+	if c.loc, err = time.LoadLocation(tz); err != nil {
+		bad("Timezone", "unknown IANA zone %q: %v", tz, err)
+	} else if tz == "Local" {
+		bad("Timezone", "must be an IANA name, not Local")
+	}
+
+	switch {
+	case c.timeout < 0:
+		bad("Timeout", "must be > 0, got %v", cfg.Timeout)
+	case c.attempts < 1 || c.attempts > 10:
+		bad("MaxAttempts", "must be 1..10, got %d", cfg.MaxAttempts)
+	case c.baseDelay < 0 || c.maxDelay < 0:
+		bad("RetryBaseDelay", "delays must be >= 0")
+	case c.maxBody < 1024:
+		bad("MaxBodyBytes", "must be >= 1024, got %d", cfg.MaxBodyBytes)
+	}
+
+	rt := deps.Transport
+	if rt == nil {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
+		t.MaxIdleConnsPerHost = 16
+		rt = t
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("ccms config: %w", err)
+	}
+	if cfg.InsecureSkipVerify && deps.Transport == nil {
+		c.log.Warn("ccms: TLS certificate verification is OFF (INSECURE_SKIP_VERIFY); anyone on the path can read the AK, the call data and forge responses",
+			"host", c.host)
+	}
+	c.http = &http.Client{
+		Transport: rt,
+		Timeout:   c.timeout, // the per-attempt context also bounds it
+		// Never follow redirects: a redirect would send the signed request to
+		// another host, and the signature would not match anyway.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c, nil
+}
+
+// Location is the API's day zone (Config.Timezone).
+func (c *Client) Location() *time.Location { return c.loc }
+
+// Host is the host that is signed and sent as the Host header.
+func (c *Client) Host() string { return c.host }
+
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         cfg.ServerName,
+		InsecureSkipVerify: cfg.InsecureSkipVerify, // off unless explicitly configured; warned about in NewClient
+	}
+	if cfg.CAFile == "" {
+		return tc, nil
+	}
+	pem, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("CAFile: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CAFile: no PEM certificate in %s", cfg.CAFile)
+	}
+	tc.RootCAs = pool
+	return tc, nil
+}

@@ -1,0 +1,293 @@
+package ccms
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	winStart = time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)
+	winEnd   = time.Date(2025, 1, 2, 6, 0, 0, 0, time.UTC)
+	testWin  = Window{CCID: 1, VDN: 25, Inbound: true, Start: winStart, End: winEnd}
+)
+
+func ids(calls []Call) []string {
+	out := make([]string, len(calls))
+	for i, c := range calls {
+		out[i] = c.CallID
+	}
+	slices.Sort(out)
+	return out
+}
+
+func fakeIDs(f *fakeCCMS, from, to time.Time) []string {
+	out := []string{}
+	for _, c := range f.calls {
+		if c.begin >= from.UnixMilli() && c.begin < to.UnixMilli() {
+			out = append(out, c.id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestReadWindow(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(f *fakeCCMS)
+		opts       ReadOptions
+		wantPages  int // 0: don't check
+		wantSplits int // -1: at least one
+	}{
+		{
+			name:      "a window of 250 calls is paged completely in three pages",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 250, winStart, winEnd) },
+			wantPages: 3, wantSplits: 0,
+		},
+		{
+			name:      "an empty window is one page",
+			setup:     func(f *fakeCCMS) {},
+			wantPages: 1, wantSplits: 0,
+		},
+		{
+			name:      "exactly one full page ends on count without asking for an empty page",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 100, winStart, winEnd) },
+			wantPages: 1, wantSplits: 0,
+		},
+		{
+			name:      "numbers as strings page the same way",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 150, winStart, winEnd); f.numberStrings = true },
+			wantPages: 2, wantSplits: 0,
+		},
+		{
+			name:       "a server that ignores offset is detected and resolved by splitting",
+			setup:      func(f *fakeCCMS) { f.addCalls("a", 250, winStart, winEnd); f.ignoreOffset = true },
+			wantSplits: -1,
+		},
+		{
+			name:      "a server that ignores limit and returns the whole window at once is accepted",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 250, winStart, winEnd); f.ignoreLimit = true },
+			wantPages: 1, wantSplits: 0,
+		},
+		{
+			name: "a server that ignores limit and offset with a wrong count is split until it agrees",
+			setup: func(f *fakeCCMS) {
+				f.addCalls("a", 250, winStart, winEnd)
+				f.ignoreLimit, f.ignoreOffset = true, true
+				f.countDrift = func(n int) int { return map[bool]int{true: 1}[n == 1] }
+			},
+			wantSplits: -1,
+		},
+		{
+			name:       "a window needing more than MaxPages pages is split",
+			setup:      func(f *fakeCCMS) { f.addCalls("a", 500, winStart, winEnd) },
+			opts:       ReadOptions{MaxPages: 2},
+			wantSplits: -1,
+		},
+		{
+			name: "a count that drifts once is detected and the halves read again",
+			setup: func(f *fakeCCMS) {
+				f.addCalls("a", 250, winStart, winEnd)
+				f.countDrift = func(n int) int { return map[bool]int{true: 3}[n == 2] }
+			},
+			wantSplits: 1,
+		},
+		{
+			name: "a call arriving between pages shifts rows and is detected, then read",
+			setup: func(f *fakeCCMS) {
+				f.addCalls("a", 250, winStart, winEnd)
+				f.beforeServe = func(f *fakeCCMS, n int) {
+					if n == 2 { // before the second page: a new call at the very start of the window
+						f.calls = append(f.calls, fakeCall{id: "late-1", begin: winStart.UnixMilli()})
+						f.sort()
+					}
+				}
+			},
+			wantSplits: 1,
+		},
+		{
+			name:       "small pages work",
+			setup:      func(f *fakeCCMS) { f.addCalls("a", 95, winStart, winEnd) },
+			opts:       ReadOptions{PageSize: 10},
+			wantPages:  10,
+			wantSplits: 0,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCCMS{t: t}
+			tc.setup(f)
+			f.addCalls("outside", 10, winEnd, winEnd.Add(time.Hour)) // must not be returned
+			srv := startTLS(t, f)
+			c, _ := newTestClient(t, testConfig(t, srv))
+			calls, st, err := c.ReadWindow(t.Context(), testWin, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fakeIDs(f, winStart, winEnd) // after the read: calls may arrive during it
+			if diff := cmp.Diff(want, ids(calls)); diff != "" {
+				t.Errorf("call ids (-want +got):\n%s", diff)
+			}
+			if len(calls) != len(want) {
+				t.Errorf("%d calls, want %d", len(calls), len(want))
+			}
+			if tc.wantPages != 0 && st.Pages != tc.wantPages {
+				t.Errorf("pages = %d, want %d", st.Pages, tc.wantPages)
+			}
+			switch {
+			case tc.wantSplits < 0 && st.Splits == 0:
+				t.Errorf("no split, want at least one (stats %+v)", st)
+			case tc.wantSplits >= 0 && st.Splits != tc.wantSplits:
+				t.Errorf("splits = %d, want %d (stats %+v)", st.Splits, tc.wantSplits, st)
+			}
+			if st.Requests != f.requestCount() || st.Requests < st.Pages {
+				t.Errorf("stats %+v, server saw %d requests", st, f.requestCount())
+			}
+			for _, q := range f.queries {
+				if q.BeginDate < winStart.UnixMilli() || q.EndDate > winEnd.UnixMilli()-1 || q.EndDate < q.BeginDate {
+					t.Errorf("query [%d, %d] outside the window", q.BeginDate, q.EndDate)
+				}
+			}
+		})
+	}
+}
+
+func TestReadWindowSendsTheInclusiveEndOfTheHalfOpenWindow(t *testing.T) {
+	f := &fakeCCMS{t: t}
+	f.calls = []fakeCall{{id: "at-start", begin: winStart.UnixMilli()}, {id: "at-end", begin: winEnd.UnixMilli()}}
+	srv := startTLS(t, f)
+	c, _ := newTestClient(t, testConfig(t, srv))
+	calls, _, err := c.ReadWindow(t.Context(), testWin, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"at-start"}, ids(calls)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	want := wireQuery{CCID: 1, VDN: 25, BeginDate: winStart.UnixMilli(), EndDate: winEnd.UnixMilli() - 1, IsCallIn: "true", Limit: 100}
+	if diff := cmp.Diff([]wireQuery{want}, f.queries); diff != "" {
+		t.Errorf("queries (-want +got):\n%s", diff)
+	}
+}
+
+func TestReadWindowReportsWhatSplittingCannotResolve(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(f *fakeCCMS)
+		wantReason string
+	}{
+		{
+			name: "a server ignoring offset with more than a page in the minimum span",
+			setup: func(f *fakeCCMS) {
+				f.addCalls("dense", 150, winStart, winStart.Add(500*time.Millisecond))
+				f.ignoreOffset = true
+			},
+			wantReason: "repeats the page at offset 0",
+		},
+		{
+			name: "a count that always drifts",
+			setup: func(f *fakeCCMS) {
+				f.addCalls("a", 30, winStart, winEnd)
+				f.countDrift = func(int) int { return 2 }
+			},
+			wantReason: "count says",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCCMS{t: t}
+			tc.setup(f)
+			srv := startTLS(t, f)
+			c, _ := newTestClient(t, testConfig(t, srv))
+			w := testWin
+			w.End = winStart.Add(4 * time.Second)
+			_, st, err := c.ReadWindow(t.Context(), w, ReadOptions{MinSpan: time.Second})
+			if !errors.Is(err, ErrInconsistent) {
+				t.Fatalf("want ErrInconsistent, got %v", err)
+			}
+			if ClassOf(err) != ClassTransientLimited {
+				t.Errorf("class = %v", ClassOf(err))
+			}
+			if !strings.Contains(err.Error(), tc.wantReason) || !strings.Contains(err.Error(), "1/25/in [2025-01-02T00:00:00Z, 2025-01-02T00:00:0") {
+				t.Errorf("error %q does not name the window and %q", err, tc.wantReason)
+			}
+			if st.Splits == 0 {
+				t.Errorf("gave up without splitting: %+v", st)
+			}
+		})
+	}
+}
+
+func TestReadWindowKeepsTheLastRowOfACallID(t *testing.T) {
+	srv := startTLS(t, statusHandler(200, nil, `{"resultCode":"0100000","resultDesc":{"data":[`+
+		`{"callId":"1","callEnd":0},{"callId":"2","callEnd":1735776000000},{"callId":"1","callEnd":1735776001000}],"count":3}}`))
+	c, _ := newTestClient(t, testConfig(t, srv))
+	calls, _, err := c.ReadWindow(t.Context(), testWin, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(ids(calls), calls[0].CallEnd.UnixMilli())
+	if want := "[1 2] 1735776001000"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestReadWindowReturnsPageErrorsWithTheWindow(t *testing.T) {
+	srv := startTLS(t, statusHandler(401, nil, ""))
+	c, _ := newTestClient(t, testConfig(t, srv))
+	_, st, err := c.ReadWindow(t.Context(), testWin, ReadOptions{})
+	if ClassOf(err) != ClassAuth || !strings.Contains(err.Error(), "read window 1/25/in") {
+		t.Errorf("got %v", err)
+	}
+	if st.Requests != 1 || st.Pages != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestReadWindowSplitsWhenTheBodyIsTooLarge(t *testing.T) {
+	f := &fakeCCMS{t: t}
+	f.addCalls("a", 60, winStart, winEnd)
+	f.ignoreLimit = true
+	srv := startTLS(t, f)
+	cfg := testConfig(t, srv)
+	cfg.MaxBodyBytes = 4096 // about 30 rows
+	c, _ := newTestClient(t, cfg)
+	calls, st, err := c.ReadWindow(t.Context(), testWin, ReadOptions{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 60 || st.Splits == 0 {
+		t.Errorf("%d calls, stats %+v", len(calls), st)
+	}
+}
+
+func TestReadWindowRejectsBadOptions(t *testing.T) {
+	c, err := NewClient(Config{URL: "https://127.0.0.1:1", AK: "ak", SK: "sk"}, Deps{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		w    Window
+		o    ReadOptions
+		want string
+	}{
+		{"a page size over 100", testWin, ReadOptions{PageSize: 101}, "page size must be 1..100"},
+		{"an empty window", Window{CCID: 1, VDN: 1, Start: winStart, End: winStart}, ReadOptions{}, "window is empty"},
+		{"a min span under a millisecond", testWin, ReadOptions{MinSpan: time.Microsecond}, "min span must be >= 1ms"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+" is rejected", func(t *testing.T) {
+			_, _, err := c.ReadWindow(t.Context(), tc.w, tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

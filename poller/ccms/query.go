@@ -1,0 +1,103 @@
+package ccms
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Query is one page of one stream's window.
+type Query struct {
+	CCID, VDN int
+	Inbound   bool
+	// Begin and End are both INCLUSIVE and sent with millisecond precision
+	// (anything finer is truncated).
+	Begin, End    time.Time
+	Limit, Offset int
+}
+
+func (q Query) String() string {
+	dir := "out"
+	if q.Inbound {
+		dir = "in"
+	}
+	return fmt.Sprintf("%d/%d/%s [%s, %s] offset %d limit %d", q.CCID, q.VDN, dir,
+		q.Begin.UTC().Format(time.RFC3339Nano), q.End.UTC().Format(time.RFC3339Nano), q.Offset, q.Limit)
+}
+
+// AllowedRange is the span the API accepts at now: from 00:00:00 of the
+// previous day to 23:59:59.999 of the current day, both in loc and both
+// inclusive. Days are built with time.Date, so 23- and 25-hour days are right.
+func AllowedRange(now time.Time, loc *time.Location) (earliest, latest time.Time) {
+	n := now.In(loc)
+	y, m, d := n.Date()
+	earliest = time.Date(y, m, d-1, 0, 0, 0, 0, loc)
+	latest = time.Date(y, m, d+1, 0, 0, 0, 0, loc).Add(-time.Millisecond)
+	return earliest, latest
+}
+
+// validate checks q against the documented request rules at now.
+func (q Query) validate(now time.Time, loc *time.Location) error {
+	begin, end := q.Begin.Truncate(time.Millisecond), q.End.Truncate(time.Millisecond)
+	earliest, latest := AllowedRange(now, loc)
+	const layout = "2006-01-02 15:04:05.000 MST"
+	switch {
+	case q.CCID < 1 || q.CCID > 65535:
+		return &ValidationError{Field: "ccId", Reason: fmt.Sprintf("must be 1..65535, got %d", q.CCID)}
+	case q.VDN < 1 || q.VDN > 5000:
+		return &ValidationError{Field: "vdn", Reason: fmt.Sprintf("must be 1..5000, got %d", q.VDN)}
+	case q.Limit < 1 || q.Limit > 100:
+		return &ValidationError{Field: "limit", Reason: fmt.Sprintf("must be 1..100, got %d", q.Limit)}
+	case q.Offset < 0:
+		return &ValidationError{Field: "offset", Reason: fmt.Sprintf("must be >= 0, got %d", q.Offset)}
+	case q.Begin.IsZero():
+		return &ValidationError{Field: "beginDate", Reason: "missing"}
+	case q.End.IsZero():
+		return &ValidationError{Field: "endDate", Reason: "missing"}
+	case end.Before(begin):
+		return &ValidationError{Field: "endDate", Reason: fmt.Sprintf("%s is before beginDate %s",
+			end.In(loc).Format(layout), begin.In(loc).Format(layout))}
+	case begin.Before(earliest):
+		return &ValidationError{Field: "beginDate", Reason: fmt.Sprintf(
+			"%s is before the API's earliest %s (00:00:00 of yesterday in %s); that data is out of reach",
+			begin.In(loc).Format(layout), earliest.Format(layout), loc)}
+	case end.After(latest):
+		return &ValidationError{Field: "endDate", Reason: fmt.Sprintf(
+			"%s is after the API's latest %s (23:59:59 of today in %s)",
+			end.In(loc).Format(layout), latest.Format(layout), loc)}
+	}
+	return nil
+}
+
+// requestBody is the wire form of a query. Field order is the documented
+// example's order; dates are epoch milliseconds, isCallIn is a string.
+type requestBody struct {
+	CCID      int             `json:"ccId"`
+	VDN       int             `json:"vdn"`
+	BeginDate json.RawMessage `json:"beginDate"`
+	EndDate   json.RawMessage `json:"endDate"`
+	IsCallIn  string          `json:"isCallIn"`
+	Limit     int             `json:"limit"`
+	Offset    int             `json:"offset"`
+}
+
+// body marshals q once; these bytes are signed and sent.
+func (q Query) body(datesAsStrings bool) ([]byte, error) {
+	date := func(t time.Time) json.RawMessage {
+		s := strconv.FormatInt(t.UnixMilli(), 10)
+		if datesAsStrings {
+			s = `"` + s + `"`
+		}
+		return json.RawMessage(s)
+	}
+	return json.Marshal(requestBody{
+		CCID:      q.CCID,
+		VDN:       q.VDN,
+		BeginDate: date(q.Begin),
+		EndDate:   date(q.End),
+		IsCallIn:  strconv.FormatBool(q.Inbound),
+		Limit:     q.Limit,
+		Offset:    q.Offset,
+	})
+}

@@ -1,0 +1,129 @@
+package poller
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callpub/callpub/dedupe"
+)
+
+// metrics are the poller's Prometheus collectors. Per-stream series exist
+// only for lag, horizon headroom and pending (computed at scrape time) and for
+// gaps; everything else is aggregated.
+type metrics struct {
+	budget         *Budget
+	steps          *prometheus.CounterVec
+	published      *prometheus.CounterVec
+	duplicates     *prometheus.CounterVec
+	gaps           *prometheus.CounterVec
+	gapSeconds     prometheus.Counter
+	pendingDropped prometheus.Counter
+	pages          prometheus.Counter
+	splits         prometheus.Counter
+	sealed         prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, p *Poller, b *Budget) (*metrics, error) {
+	m := &metrics{
+		budget: b,
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpub_steps_total", Help: "Stream turns run, by lane (fresh, sweep, reconcile, backfill) and result.",
+		}, []string{"lane", "result"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpub_calls_published_total", Help: "Call events acknowledged by Kafka and committed, by direction and kind (new, update).",
+		}, []string{"direction", "kind"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpub_duplicates_dropped_total", Help: "Completed calls read again and dropped because they were already published.",
+		}, []string{"direction"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpub_gaps_total", Help: "Spans lost because a stream's cursor fell behind the API's horizon.",
+		}, []string{"vdn", "direction"}),
+		gapSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_gap_seconds_total", Help: "Total length of all gaps, in seconds of filter time.",
+		}),
+		pendingDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_pending_dropped_total", Help: "In-progress calls dropped because they fell behind the API's horizon before completing.",
+		}),
+		pages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_ccms_pages_total", Help: "Result pages read from CC-CMS.",
+		}),
+		splits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_window_splits_total", Help: "Windows split in two because they were too large or paging was inconsistent.",
+		}),
+		sealed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_days_sealed_total", Help: "(stream, day) pairs reconciled and sealed.",
+		}),
+	}
+	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
+		m.pages, m.splits, m.sealed,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate (cut on 429/5xx, recovered slowly).",
+		}, b.Rate),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callpub_streams", Help: "Streams owned by this replica.",
+		}, func() float64 { return float64(len(p.streams)) }),
+		&streamCollector{p: p},
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) countPublished(d Direction, keys []dedupe.Key) {
+	var fresh, upd int
+	for _, k := range keys {
+		if k.Update {
+			upd++
+		} else {
+			fresh++
+		}
+	}
+	m.published.WithLabelValues(string(d), "new").Add(float64(fresh))
+	m.published.WithLabelValues(string(d), "update").Add(float64(upd))
+}
+
+var (
+	lagDesc = prometheus.NewDesc("callpub_stream_lag_seconds",
+		"Now minus the stream's watermark (cursor, or oldest pending call if older).", []string{"vdn", "direction"}, nil)
+	headroomDesc = prometheus.NewDesc("callpub_horizon_headroom_seconds",
+		"Time until the stream's watermark falls behind the API's horizon and data is lost.", []string{"vdn", "direction"}, nil)
+	pendingDesc = prometheus.NewDesc("callpub_pending_calls",
+		"Calls seen in progress and not yet seen completed.", []string{"vdn", "direction"}, nil)
+	minHeadroomDesc = prometheus.NewDesc("callpub_min_horizon_headroom_seconds",
+		"The smallest horizon headroom of any stream of this replica.", nil, nil)
+)
+
+// streamCollector computes per-stream gauges at scrape time, so they stay
+// true for streams that are polled rarely.
+type streamCollector struct{ p *Poller }
+
+func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagDesc
+	ch <- headroomDesc
+	ch <- pendingDesc
+	ch <- minHeadroomDesc
+}
+
+func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.p
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	minH := 0.0
+	for i, ls := range p.streams {
+		r := p.row(ls, now)
+		vdn := strconv.Itoa(ls.VDN)
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, r.LagSeconds, vdn, string(ls.Dir))
+		ch <- prometheus.MustNewConstMetric(headroomDesc, prometheus.GaugeValue, r.HeadroomSeconds, vdn, string(ls.Dir))
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(r.Pending), vdn, string(ls.Dir))
+		if i == 0 || r.HeadroomSeconds < minH {
+			minH = r.HeadroomSeconds
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(minHeadroomDesc, prometheus.GaugeValue, minH)
+}

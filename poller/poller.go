@@ -1,0 +1,302 @@
+// Package poller turns CC-CMS's windowed query API into a stream of completed
+// calls. It plans windows per stream (ccId, VDN, direction), shares one
+// request budget fairly between thousands of streams, reads each window
+// completely, publishes what is new, and commits seen-marks, pending calls and
+// the cursor in one store transaction.
+//
+// Invariants (see DESIGN.md):
+//   - Nothing is marked seen before the publisher returned nil (Kafka acked).
+//   - A stream's cursor moves only after its whole window was read
+//     consistently, never past now minus the lag, and an empty window is
+//     still progress.
+//   - A stream is never given to two workers at once: one batch in flight per
+//     stream, so per-VDN order holds.
+//   - A cursor behind the API's horizon is reported as a gap with its exact
+//     span, in the same commit that moves it to the horizon.
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller/ccms"
+	"github.com/callpub/callpub/schemas"
+)
+
+// Source reads one stream's calls in a window. *ccms.Client implements it:
+// it pages, checks that the pages agree, and splits the window when they
+// don't. ctx bounds every request. A nil error means every call in the window
+// was read; after an error nothing may be concluded about the window.
+type Source interface {
+	ReadWindow(ctx context.Context, w ccms.Window, o ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error)
+}
+
+// Store is the durable state of every stream. *dedupe.Store implements it.
+// Its calls are short and take no ctx; an error from Commit means nothing of
+// the batch was applied.
+type Store interface {
+	State(stream string) (dedupe.StreamState, error)
+	Unseen(keys []dedupe.Key) ([]dedupe.Key, error)
+	Commit(b dedupe.Batch) error
+	CountSeen(stream string, day time.Time) (int, error)
+}
+
+// Publisher writes events to Kafka. *publisher.Publisher implements it.
+// Publish returns nil only once Kafka acknowledged every event; after an error
+// (including ctx ending) assume nothing was written, and expect duplicates
+// when the same events are published again. PublishControl does the same for
+// the optional control topic and is a no-op when there is none.
+type Publisher interface {
+	Publish(ctx context.Context, events ...schemas.Event) error
+	PublishControl(ctx context.Context, events ...schemas.Event) error
+}
+
+// Config is the polling behaviour. Env names are relative to CALLPUB_.
+type Config struct {
+	CCID           int           `env:"CC_ID, required"`
+	VDNs           VDNSet        `env:"VDNS, required"`
+	Directions     Directions    `env:"DIRECTIONS, default=in,out"`
+	PollInterval   time.Duration `env:"POLL_INTERVAL, default=30s"`
+	MaxInterval    time.Duration `env:"POLL_MAX_INTERVAL, default=5m"`
+	Lookback       time.Duration `env:"LOOKBACK, default=15m"`
+	Lag            time.Duration `env:"POLL_LAG, default=5s"`
+	MaxSpan        time.Duration `env:"POLL_MAX_SPAN, default=2h"`
+	SweepInterval  time.Duration `env:"SWEEP_INTERVAL, default=15m"`
+	SweepLookback  time.Duration `env:"SWEEP_LOOKBACK, default=6h"`
+	ReconcileDelay time.Duration `env:"RECONCILE_DELAY, default=4h"`
+	Heartbeat      time.Duration `env:"HEARTBEAT_INTERVAL, default=1m"`
+	StartAt        string        `env:"START_AT, default=horizon"`
+	Rate           float64       `env:"CCMS_RATE, default=10"`
+	MaxInFlight    int           `env:"CCMS_MAX_IN_FLIGHT, default=4"`
+	PageSize       int           `env:"CCMS_PAGE_SIZE, default=100"`
+	MaxPages       int           `env:"CCMS_MAX_PAGES, default=20"`
+	MinSpan        time.Duration `env:"CCMS_MIN_SPAN, default=1s"`
+	RetryBase      time.Duration `env:"POLL_RETRY_BASE, default=2s"`
+	RetryMax       time.Duration `env:"POLL_RETRY_MAX, default=5m"`
+	StepTimeout    time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
+}
+
+// Validate checks the configuration; each error names its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("CALLPUB_%s: %s", name, fmt.Sprintf(format, a...)))
+	}
+	if c.CCID < 1 || c.CCID > 65535 {
+		bad("CC_ID", "%d is outside 1..65535", c.CCID)
+	}
+	if len(c.VDNs) == 0 {
+		bad("VDNS", "no VDN configured")
+	}
+	if len(c.Directions) == 0 {
+		bad("DIRECTIONS", "no direction configured")
+	}
+	if c.PollInterval <= 0 {
+		bad("POLL_INTERVAL", "must be positive, got %v", c.PollInterval)
+	}
+	if c.MaxInterval < c.PollInterval {
+		bad("POLL_MAX_INTERVAL", "%v is below CALLPUB_POLL_INTERVAL %v", c.MaxInterval, c.PollInterval)
+	}
+	if c.Lookback < 0 || c.Lookback > 24*time.Hour {
+		bad("LOOKBACK", "%v is outside 0..24h", c.Lookback)
+	}
+	if c.Lag < 0 || c.Lag > time.Hour {
+		bad("POLL_LAG", "%v is outside 0..1h", c.Lag)
+	}
+	if c.MaxSpan < time.Second {
+		bad("POLL_MAX_SPAN", "%v is below 1s", c.MaxSpan)
+	}
+	if c.SweepInterval <= 0 {
+		bad("SWEEP_INTERVAL", "must be positive, got %v", c.SweepInterval)
+	}
+	if c.SweepLookback < c.Lookback || c.SweepLookback > 48*time.Hour {
+		bad("SWEEP_LOOKBACK", "%v must be between CALLPUB_LOOKBACK (%v) and 48h", c.SweepLookback, c.Lookback)
+	}
+	if c.ReconcileDelay < 0 || c.ReconcileDelay >= 24*time.Hour {
+		bad("RECONCILE_DELAY", "%v is outside 0..24h", c.ReconcileDelay)
+	}
+	if c.Heartbeat <= 0 {
+		bad("HEARTBEAT_INTERVAL", "must be positive, got %v", c.Heartbeat)
+	}
+	if c.StartAt != "horizon" && c.StartAt != "now" {
+		bad("START_AT", "%q is not horizon or now", c.StartAt)
+	}
+	if c.Rate <= 0 {
+		bad("CCMS_RATE", "must be positive requests/s, got %v", c.Rate)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 256 {
+		bad("CCMS_MAX_IN_FLIGHT", "%d is outside 1..256", c.MaxInFlight)
+	}
+	if c.PageSize < 1 || c.PageSize > 100 {
+		bad("CCMS_PAGE_SIZE", "%d is outside 1..100", c.PageSize)
+	}
+	if c.MaxPages < 1 {
+		bad("CCMS_MAX_PAGES", "must be at least 1, got %d", c.MaxPages)
+	}
+	if c.MinSpan < time.Millisecond {
+		bad("CCMS_MIN_SPAN", "%v is below 1ms", c.MinSpan)
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		bad("POLL_RETRY_BASE", "%v must be positive and at most CALLPUB_POLL_RETRY_MAX (%v)", c.RetryBase, c.RetryMax)
+	}
+	if c.StepTimeout < time.Second {
+		bad("POLL_STEP_TIMEOUT", "%v is below 1s", c.StepTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the poller's collaborators.
+type Deps struct {
+	Source    Source
+	Store     Store
+	Publisher Publisher
+	Encoder   *schemas.Encoder
+	Budget    *Budget        // shared with the CC-CMS client; exported as a metric
+	Location  *time.Location // the API's day; nil means UTC
+	Logger    *slog.Logger   // nil discards
+	Metrics   prometheus.Registerer
+	// Owns filters the configured streams (sharding); nil owns all.
+	Owns func(Stream) bool
+	// OnPublished, when set, is called after each successful commit with the
+	// events that commit covered (the demo prints them). It must not block.
+	OnPublished func([]schemas.Event)
+}
+
+// Poller runs every owned stream. Create it with New, then run Work from as
+// many goroutines as CALLPUB_CCMS_MAX_IN_FLIGHT.
+type Poller struct {
+	cfg   Config
+	src   Source
+	store Store
+	pub   Publisher
+	enc   *schemas.Encoder
+	loc   *time.Location
+	log   *slog.Logger
+	m     *metrics
+	owns  func(Stream) bool
+	onPub func([]schemas.Event)
+	wc    WindowConfig
+	ro    ccms.ReadOptions
+
+	sched   *scheduler
+	streams []*live
+	mu      sync.Mutex // guards the status fields of every live
+	started time.Time
+}
+
+// live is a stream's in-memory state: scheduling and status.
+type live struct {
+	Stream
+	key string
+	// owned by the worker holding the stream (scheduler guarantees one):
+	interval      time.Duration
+	failures      int
+	lastHeartbeat time.Time
+	// read by status, under Poller.mu:
+	cursor        time.Time
+	oldestPending time.Time
+	pending       int
+	lastOK        time.Time
+	lastErr       string
+	lastErrAt     time.Time
+	gaps          int
+}
+
+// New builds a poller and queues the first turn of every owned stream with
+// jittered start times. It starts nothing.
+func New(cfg Config, d Deps) (*Poller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Source == nil || d.Store == nil || d.Publisher == nil || d.Encoder == nil || d.Budget == nil {
+		return nil, errors.New("poller: Source, Store, Publisher, Encoder and Budget are required")
+	}
+	if d.Location == nil {
+		d.Location = time.UTC
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	if d.Owns == nil {
+		d.Owns = func(Stream) bool { return true }
+	}
+	if d.OnPublished == nil {
+		d.OnPublished = func([]schemas.Event) {}
+	}
+	p := &Poller{
+		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
+		loc: d.Location, log: d.Logger, owns: d.Owns, onPub: d.OnPublished,
+		wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan},
+		ro: ccms.ReadOptions{PageSize: cfg.PageSize, MaxPages: cfg.MaxPages, MinSpan: cfg.MinSpan},
+	}
+	for _, s := range Streams(cfg.CCID, cfg.VDNs, cfg.Directions) {
+		if p.owns(s) {
+			p.streams = append(p.streams, &live{Stream: s, key: s.Key(), interval: cfg.PollInterval})
+		}
+	}
+	if len(p.streams) == 0 {
+		return nil, errors.New("poller: this replica owns none of the configured streams")
+	}
+	m, err := newMetrics(d.Metrics, p, d.Budget)
+	if err != nil {
+		return nil, err
+	}
+	p.m = m
+	p.sched = newScheduler(len(p.streams), cfg.PollInterval)
+	now := time.Now()
+	p.started = now
+	for i, ls := range p.streams {
+		st, err := p.store.State(ls.key)
+		if err != nil {
+			return nil, fmt.Errorf("poller: read state of %s: %w", ls.key, err)
+		}
+		p.noteState(ls, st)
+		first := laneFresh
+		if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.Lag-cfg.MaxSpan)) {
+			first = laneBackfill
+		}
+		p.sched.add(&turn{stream: i, lane: first, due: now.Add(jitter(min(cfg.PollInterval, 5*time.Second)))})
+		sweepDue := st.LastSweep.Add(cfg.SweepInterval)
+		if st.LastSweep.IsZero() || sweepDue.Before(now) {
+			sweepDue = now.Add(cfg.PollInterval + jitter(cfg.SweepInterval))
+		}
+		p.sched.add(&turn{stream: i, lane: laneSweep, due: sweepDue})
+		p.sched.add(&turn{stream: i, lane: laneReconcile, due: p.nextReconcile(now, st.SealedDay)})
+	}
+	return p, nil
+}
+
+// Streams returns how many streams this poller owns.
+func (p *Poller) Streams() int { return len(p.streams) }
+
+// Work runs due turns until ctx ends. Several Work calls may run at once;
+// their number caps the requests in flight. A turn that has started is
+// finished even if ctx ends meanwhile (bounded by CALLPUB_POLL_STEP_TIMEOUT),
+// so a stop flushes and commits the step in hand. Work returns nil on
+// cancellation, and an error only when going on is pointless: the store is
+// closed or broken.
+func (p *Poller) Work(ctx context.Context) error {
+	for {
+		t, err := p.sched.next(ctx)
+		if err != nil {
+			return nil
+		}
+		stepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StepTimeout)
+		follow, err := p.turn(stepCtx, t)
+		cancel()
+		p.sched.done(t, follow)
+		if errors.Is(err, dedupe.ErrClosed) {
+			return fmt.Errorf("poller: %w", err)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package poller
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/callpub/callpub/dedupe"
+)
+
+// StreamStatus is one stream's row on /status.
+type StreamStatus struct {
+	Stream          string    `json:"stream"`
+	VDN             int       `json:"vdn"`
+	Direction       string    `json:"direction"`
+	Cursor          time.Time `json:"cursor,omitzero"`
+	LagSeconds      float64   `json:"lag_seconds"`
+	HeadroomSeconds float64   `json:"horizon_headroom_seconds"`
+	Pending         int       `json:"pending"`
+	OldestPending   time.Time `json:"oldest_pending,omitzero"`
+	Gaps            int       `json:"gaps"`
+	LastOK          time.Time `json:"last_ok,omitzero"`
+	LastError       string    `json:"last_error,omitempty"`
+	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
+}
+
+// Status is the poller's state for /status.
+type Status struct {
+	Now            time.Time      `json:"now"`
+	Started        time.Time      `json:"started"`
+	Streams        int            `json:"streams"`
+	BudgetRate     float64        `json:"request_budget_per_second"`
+	Queued         map[string]int `json:"queued_turns"`
+	Failing        int            `json:"streams_failing"`
+	Behind         int            `json:"streams_behind"`
+	MinHeadroomSec float64        `json:"min_horizon_headroom_seconds"`
+	Rows           []StreamStatus `json:"stream_status"`
+}
+
+// Status returns a snapshot of every owned stream.
+func (p *Poller) Status(now time.Time) Status {
+	q := p.sched.queued()
+	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
+		Queued: map[string]int{}}
+	for l := range numLanes {
+		s.Queued[l.String()] = q[l]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, ls := range p.streams {
+		r := p.row(ls, now)
+		if ls.lastErrAt.After(ls.lastOK) {
+			s.Failing++
+		}
+		if r.LagSeconds > (p.cfg.MaxSpan + p.cfg.MaxInterval).Seconds() {
+			s.Behind++
+		}
+		if i == 0 || r.HeadroomSeconds < s.MinHeadroomSec {
+			s.MinHeadroomSec = r.HeadroomSeconds
+		}
+		s.Rows = append(s.Rows, r)
+	}
+	return s
+}
+
+// row renders one stream; callers hold p.mu.
+func (p *Poller) row(ls *live, now time.Time) StreamStatus {
+	r := StreamStatus{Stream: ls.key, VDN: ls.VDN, Direction: string(ls.Dir), Cursor: ls.cursor,
+		Pending: ls.pending, OldestPending: ls.oldestPending, Gaps: ls.gaps,
+		LastOK: ls.lastOK, LastError: ls.lastErr, LastErrorAt: ls.lastErrAt}
+	w := p.watermark(ls, now)
+	r.LagSeconds = now.Sub(w).Seconds()
+	r.HeadroomSeconds = Headroom(w, now, p.loc).Seconds()
+	return r
+}
+
+// watermark is the point before which everything of the stream is published:
+// the cursor, or the oldest pending call if older. A stream with no cursor yet
+// counts from the API's horizon.
+func (p *Poller) watermark(ls *live, now time.Time) time.Time {
+	w := ls.cursor
+	if w.IsZero() {
+		w = Horizon(now, p.loc)
+	}
+	if !ls.oldestPending.IsZero() && ls.oldestPending.Before(w) {
+		w = ls.oldestPending
+	}
+	return w
+}
+
+func (p *Poller) noteState(ls *live, st dedupe.StreamState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ls.cursor = st.Cursor
+	ls.pending = len(st.Pending)
+	ls.oldestPending = oldestPending(st.Pending)
+}
+
+func (p *Poller) noteOK(ls *live, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ls.lastOK = now
+}
+
+func (p *Poller) noteError(ls *live, err error, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ls.lastErr = fmt.Sprint(err)
+	ls.lastErrAt = now
+}
