@@ -1,0 +1,358 @@
+package poller_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccms"
+	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/schemas"
+)
+
+// simTransport serves the simulator in memory, so the whole poller runs
+// inside a synctest bubble: hours of virtual time take seconds.
+type simTransport struct{ h http.Handler }
+
+func (s simTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	r = r.Clone(r.Context())
+	r.RequestURI = r.URL.RequestURI()
+	r.Header.Set("Content-Length", strconv.FormatInt(r.ContentLength, 10))
+	s.h.ServeHTTP(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	return rec.Result(), nil
+}
+
+// fakePublisher records acknowledged events; fail makes the next n publishes fail.
+type fakePublisher struct {
+	mu      sync.Mutex
+	events  []schemas.Event
+	control []schemas.Event
+	fail    int
+}
+
+func (f *fakePublisher) Publish(_ context.Context, events ...schemas.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("broker unavailable")
+	}
+	f.events = append(f.events, events...)
+	return nil
+}
+
+func (f *fakePublisher) PublishControl(_ context.Context, events ...schemas.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.control = append(f.control, events...)
+	return nil
+}
+
+type env struct {
+	sim   *ccmssim.Sim
+	store *dedupe.Store
+	pub   *fakePublisher
+	p     *poller.Poller
+	cfg   poller.Config
+}
+
+func baseConfig() poller.Config {
+	return poller.Config{
+		CCID: 1, VDNs: poller.VDNSet{1, 2, 3, 4, 5, 6, 7, 8}, Directions: poller.Directions{poller.In, poller.Out},
+		PollInterval: 30 * time.Second, MaxInterval: 2 * time.Minute, Lookback: 5 * time.Minute,
+		Lag: 5 * time.Second, MaxSpan: 2 * time.Hour, SweepInterval: 10 * time.Minute, SweepLookback: 6 * time.Hour,
+		ReconcileDelay: 4 * time.Hour, Heartbeat: time.Minute, StartAt: "horizon",
+		Rate: 50, MaxInFlight: 4, PageSize: 100, MaxPages: 20, MinSpan: time.Second,
+		RetryBase: time.Second, RetryMax: time.Minute, StepTimeout: time.Minute,
+	}
+}
+
+// newEnv builds simulator, client, real bbolt store, fake publisher and poller.
+func newEnv(t *testing.T, cfg poller.Config, so ccmssim.Options, dir string) *env {
+	t.Helper()
+	so.AK, so.SK, so.CCID = "ak", "sk", cfg.CCID
+	if so.VDNs == 0 {
+		so.VDNs = cfg.VDNs[len(cfg.VDNs)-1]
+	}
+	sim, err := ccmssim.New(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: cfg.CCID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return build(t, cfg, sim, store)
+}
+
+func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Store) *env {
+	t.Helper()
+	budget := poller.NewBudget(cfg.Rate, cfg.MaxInFlight)
+	client, err := ccms.NewClient(ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk"},
+		ccms.Deps{Transport: simTransport{sim}, Limiter: budget, Observe: budget.Observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &fakePublisher{}
+	p, err := poller.New(cfg, poller.Deps{Source: client, Store: store, Publisher: pub, Encoder: enc,
+		Budget: budget, Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{sim: sim, store: store, pub: pub, p: p, cfg: cfg}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("CALLPUB_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// runFor runs the poller's workers for d of (virtual) time, then stops them.
+func (e *env) runFor(t *testing.T, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, e.cfg.MaxInFlight)
+	for range e.cfg.MaxInFlight {
+		wg.Go(func() { errs <- e.p.Work(ctx) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Work: %v", err)
+		}
+	}
+}
+
+// check compares the published events with the simulator's oracle: every
+// completed call visible before `settled` is published, nothing else is, and
+// duplicates (same id) are counted.
+func (e *env) check(t *testing.T, settled time.Time) (published, dups int) {
+	t.Helper()
+	e.pub.mu.Lock()
+	defer e.pub.mu.Unlock()
+	got := map[string]int{}
+	for _, ev := range e.pub.events {
+		got[ev.ID]++
+		if b, err := ev.MarshalJSON(); err != nil {
+			t.Fatal(err)
+		} else if err := schemas.Validate(b); err != nil {
+			t.Fatalf("event %s invalid: %v", ev.ID, err)
+		}
+	}
+	horizon := poller.Horizon(e.sim.Now(), e.sim.Location())
+	want := map[string]bool{}
+	missing := 0
+	owned := map[string]bool{}
+	for _, s := range poller.Streams(e.cfg.CCID, e.cfg.VDNs, e.cfg.Directions) {
+		owned[s.Key()] = true
+	}
+	for _, c := range e.sim.Oracle(horizon, e.sim.Now()) {
+		dir := poller.Out
+		if c.Inbound {
+			dir = poller.In
+		}
+		if !owned[poller.Stream{CCID: e.cfg.CCID, VDN: c.VDN, Dir: dir}.Key()] {
+			continue
+		}
+		id := schemas.EventID(1, c.VDN, c.Inbound, c.CallID)
+		want[id] = true
+		if c.VisibleAt.Before(settled) && got[id] == 0 {
+			missing++
+			if missing <= 5 {
+				t.Errorf("call %s (VDN %d inbound=%v, filter time %v, visible %v) was never published",
+					c.CallID, c.VDN, c.Inbound, c.FilterTime, c.VisibleAt)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d completed calls missing", missing)
+	}
+	for id, n := range got {
+		if !want[id] {
+			t.Errorf("published %s, which the oracle does not hold", id)
+		}
+		if n > 1 {
+			dups += n - 1
+		}
+	}
+	return len(got), dups
+}
+
+func TestBackfillAndLiveTrafficPublishEveryCompletedCallOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		e := newEnv(t, baseConfig(), ccmssim.Options{Seed: 3, Traffic: ccmssim.Traffic{
+			BusyShare: 0.25, ListInProgress: true, LongCallShare: 0.05, IngestDelayMax: 3 * time.Minute,
+		}}, t.TempDir())
+		e.runFor(t, 3*time.Hour)
+		// Anything visible 20 minutes before the end had a sweep (10m) and a fresh step to find it.
+		n, dups := e.check(t, start.Add(3*time.Hour-20*time.Minute))
+		if n < 500 {
+			t.Errorf("only %d calls published; the test traffic is too thin to mean much", n)
+		}
+		if dups != 0 {
+			t.Errorf("%d duplicates without any fault", dups)
+		}
+		st := e.p.Status(time.Now())
+		if st.Failing != 0 {
+			t.Errorf("%d streams failing", st.Failing)
+		}
+	})
+}
+
+func TestFaultsLoseNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		e := newEnv(t, baseConfig(), ccmssim.Options{Seed: 5, Traffic: ccmssim.Traffic{BusyShare: 0.25, ListInProgress: true},
+			Faults: ccmssim.Faults{ServerError: 0.05, RateLimit: 0.03, Timeout: 0.01, TimeoutDelay: 40 * time.Second,
+				Truncate: 0.02, Malformed: 0.02, ResultError: 0.02, NumbersAsStrings: true, IgnoreOffset: true}}, t.TempDir())
+		e.pub.fail = 5 // and Kafka refuses the first five batches
+		e.runFor(t, 2*time.Hour)
+		n, _ := e.check(t, start.Add(2*time.Hour-20*time.Minute))
+		if n == 0 {
+			t.Fatal("nothing published")
+		}
+	})
+}
+
+// A failed publish commits nothing: the cursor stays where it was and the
+// calls are published by a later step.
+func TestCursorNeverPassesAFailedWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
+		e := newEnv(t, cfg, ccmssim.Options{Seed: 9, Traffic: ccmssim.Traffic{BusyShare: 1}}, t.TempDir())
+		e.pub.fail = 1 << 30 // Kafka down
+		e.runFor(t, 10*time.Minute)
+		st, err := e.store.State("1/1/in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Cursor.IsZero() {
+			t.Fatalf("cursor moved to %v although nothing was published", st.Cursor)
+		}
+		e.pub.mu.Lock()
+		e.pub.fail = 0
+		e.pub.mu.Unlock()
+		e.runFor(t, 2*time.Hour)
+		if st, _ := e.store.State("1/1/in"); st.Cursor.IsZero() {
+			t.Fatal("cursor never moved after Kafka came back")
+		}
+		e.check(t, time.Now().Add(-20*time.Minute))
+	})
+}
+
+// An outage longer than the API's reach: the gap is recorded with its exact
+// span, and everything still reachable is published.
+func TestOutageBeyondTheHorizonReportsTheExactGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions = poller.VDNSet{1, 2}, poller.Directions{poller.In}
+		dir := t.TempDir()
+		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		now := time.Now()
+		lastSeen := now.Add(-50 * time.Hour) // the service was down for 50 hours
+		for _, s := range []string{"1/1/in", "1/2/in"} {
+			if err := store.SetCursor(s, lastSeen); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: 2, Seed: 11})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := build(t, cfg, sim, store)
+		e.runFor(t, time.Hour)
+		gaps, err := store.Gaps()
+		if err != nil {
+			t.Fatal(err)
+		}
+		horizon := poller.Horizon(now, time.UTC)
+		if len(gaps) != 2 {
+			t.Fatalf("gaps %+v, want one per stream", gaps)
+		}
+		for _, g := range gaps {
+			if !g.Start.Equal(lastSeen) || !g.End.Equal(horizon) {
+				t.Errorf("gap %s is %v..%v, want %v..%v", g.Stream, g.Start, g.End, lastSeen, horizon)
+			}
+		}
+		var gapRecords int
+		for _, c := range e.pub.control {
+			if c.Type == schemas.TypeGap {
+				gapRecords++
+			}
+		}
+		if gapRecords != 2 {
+			t.Errorf("%d gap records on the control topic, want 2", gapRecords)
+		}
+		e.check(t, time.Now().Add(-20*time.Minute))
+	})
+}
+
+// A restart picks up where the store says: nothing is lost and nothing that
+// was committed is published again.
+func TestRestartResumesFromTheStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		dir := t.TempDir()
+		so := ccmssim.Options{Seed: 21, Traffic: ccmssim.Traffic{BusyShare: 0.5}}
+		e := newEnv(t, cfg, so, dir)
+		e.runFor(t, 40*time.Minute)
+		first := len(e.pub.events)
+		if err := e.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		e2 := build(t, cfg, e.sim, store)
+		e2.runFor(t, time.Hour)
+		seen := map[string]bool{}
+		for _, ev := range e.pub.events {
+			seen[ev.ID] = true
+		}
+		for _, ev := range e2.pub.events {
+			if seen[ev.ID] {
+				t.Errorf("event %s published again after the restart", ev.ID)
+			}
+		}
+		e2.pub.events = append(e.pub.events, e2.pub.events...)
+		e2.check(t, time.Now().Add(-20*time.Minute))
+		if first == 0 || len(e2.pub.events) == first {
+			t.Errorf("published %d before and %d in total: the test proves nothing", first, len(e2.pub.events))
+		}
+	})
+}
