@@ -71,6 +71,7 @@ type env struct {
 	pub   *fakePublisher
 	p     *poller.Poller
 	cfg   poller.Config
+	start time.Time // when the env was built: the oracle covers from its horizon
 }
 
 func baseConfig() poller.Config {
@@ -121,7 +122,7 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, store: store, pub: pub, p: p, cfg: cfg}
+	return &env{sim: sim, store: store, pub: pub, p: p, cfg: cfg, start: time.Now()}
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -166,7 +167,7 @@ func (e *env) check(t *testing.T, settled time.Time) (published, dups int) {
 			t.Fatalf("event %s invalid: %v", ev.ID, err)
 		}
 	}
-	horizon := poller.Horizon(e.sim.Now(), e.sim.Location())
+	horizon := poller.Horizon(e.start, e.sim.Location())
 	want := map[string]bool{}
 	missing := 0
 	owned := map[string]bool{}
@@ -354,5 +355,41 @@ func TestRestartResumesFromTheStore(t *testing.T) {
 		if first == 0 || len(e2.pub.events) == first {
 			t.Errorf("published %d before and %d in total: the test proves nothing", first, len(e2.pub.events))
 		}
+	})
+}
+
+// Across midnight: every day before is reconciled once the delay has passed and
+// sealed with the number of its calls, and nothing falls off the horizon.
+func TestYesterdayIsReconciledAndSealed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions, cfg.ReconcileDelay = poller.VDNSet{1, 2}, poller.Directions{poller.In}, time.Hour
+		e := newEnv(t, cfg, ccmssim.Options{Seed: 4, Traffic: ccmssim.Traffic{BusyShare: 1, ListInProgress: true}}, t.TempDir())
+		e.runFor(t, 26*time.Hour) // from 00:00 of day 1 to 02:00 of day 2
+		var sealed []string
+		e.pub.mu.Lock()
+		for _, c := range e.pub.control {
+			if c.Type == schemas.TypeDaySealed {
+				sealed = append(sealed, c.Subject+" "+string(c.Data))
+			}
+		}
+		e.pub.mu.Unlock()
+		// The backfill's yesterday (reachable at the start) and the day that just ended.
+		if len(sealed) != 4 {
+			t.Fatalf("day-sealed records %q, want two days per stream", sealed)
+		}
+		for _, s := range []string{"1/1/in", "1/2/in"} {
+			st, err := e.store.State(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := poller.DayKey(poller.Yesterday(time.Now(), time.UTC).Start, time.UTC); st.SealedDay != want {
+				t.Errorf("%s sealed day %q, want %q", s, st.SealedDay, want)
+			}
+		}
+		if gaps, _ := e.store.Gaps(); len(gaps) != 0 {
+			t.Errorf("gaps %+v after a day without outage", gaps)
+		}
+		e.check(t, time.Now().Add(-20*time.Minute))
 	})
 }

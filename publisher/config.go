@@ -1,0 +1,150 @@
+package publisher
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// envPrefix is where cmd/callpub nests Config; error messages name the
+// variable a user has to fix.
+const envPrefix = "CALLPUB_KAFKA_"
+
+// Config is the Kafka side. Env names are relative to CALLPUB_KAFKA_.
+// Defaults live in the tags only: New validates and never substitutes.
+type Config struct {
+	// Brokers are bootstrap addresses, host:port, comma-separated in the env.
+	Brokers []string `env:"BROKERS"`
+	// Topic receives call-completed events. It must exist: callpub never
+	// creates topics.
+	Topic string `env:"TOPIC, default=cc.calls.completed"`
+	// ControlTopic receives gap, day-sealed and heartbeat records; "" turns
+	// them off.
+	ControlTopic string `env:"CONTROL_TOPIC"`
+	// Compression of record batches: none, snappy, lz4 or zstd. The default,
+	// lz4, is the cheapest codec in CPU on both sides while still shrinking
+	// batches of similar JSON events several times; every Kafka client and
+	// broker in use supports it (zstd needs brokers and consumers from 2.1 on),
+	// and the broker's lz4 is pure Java, while snappy and zstd unpack native
+	// libraries into java.io.tmpdir (real-kafka.md pitfall 13). Choose zstd for
+	// the smallest topic when every consumer is new enough.
+	Compression string `env:"COMPRESSION, default=lz4"`
+	// SASLMechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	SASLMechanism string `env:"SASL_MECHANISM"`
+	Username      string `env:"USERNAME"`
+	Password      Secret `env:"PASSWORD"` // also CALLPUB_KAFKA_PASSWORD_FILE
+	// TLS turns on TLS to the brokers, verified against the system roots plus
+	// CAFile when set.
+	TLS    bool   `env:"TLS, default=false"`
+	CAFile string `env:"CA_FILE"`
+	// TLSServerName overrides the name verified in broker certificates
+	// (default: each broker's host).
+	TLSServerName string `env:"TLS_SERVER_NAME"`
+	// BatchTimeout is how long a partition's batch waits for more messages.
+	// kafka-go's zero value means 1 s, paid by every synchronous write.
+	BatchTimeout time.Duration `env:"BATCH_TIMEOUT, default=5ms"`
+	// WriteTimeout bounds one produce request, and metadata and dial waits.
+	WriteTimeout time.Duration `env:"WRITE_TIMEOUT, default=10s"`
+}
+
+// ConfigError names the environment variable that holds a bad value.
+type ConfigError struct {
+	Var    string // e.g. CALLPUB_KAFKA_COMPRESSION
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Reason }
+
+var compressions = map[string]kafka.Compression{
+	"none":   0, // kafka-go's zero value: uncompressed
+	"snappy": kafka.Snappy,
+	"lz4":    kafka.Lz4,
+	"zstd":   kafka.Zstd,
+}
+
+// Kafka's legal topic names.
+var topicName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+
+// validate returns every problem at once, joined, each naming its variable.
+// It never includes the password.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, &ConfigError{Var: envPrefix + name, Reason: fmt.Sprintf(format, args...)})
+	}
+	if len(c.Brokers) == 0 {
+		bad("BROKERS", "empty: give at least one host:port")
+	}
+	for _, b := range c.Brokers {
+		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
+			bad("BROKERS", "%q is not host:port", b)
+		}
+	}
+	switch {
+	case c.Topic == "":
+		bad("TOPIC", "empty")
+	case !topicName.MatchString(c.Topic):
+		bad("TOPIC", "%q is not a legal Kafka topic name", c.Topic)
+	}
+	if c.ControlTopic != "" && !topicName.MatchString(c.ControlTopic) {
+		bad("CONTROL_TOPIC", "%q is not a legal Kafka topic name", c.ControlTopic)
+	}
+	if c.ControlTopic != "" && c.ControlTopic == c.Topic {
+		bad("CONTROL_TOPIC", "%q is also CALLPUB_KAFKA_TOPIC: use a separate topic", c.ControlTopic)
+	}
+	if _, ok := compressions[c.Compression]; !ok {
+		bad("COMPRESSION", "%q is not one of none, snappy, lz4, zstd", c.Compression)
+	}
+	switch c.SASLMechanism {
+	case "":
+		if c.Username != "" || c.Password != "" {
+			bad("SASL_MECHANISM", "empty, but a username or password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.Username == "" {
+			bad("USERNAME", "empty, but SASL %s needs it", c.SASLMechanism)
+		}
+		if c.Password == "" {
+			bad("PASSWORD", "empty, but SASL %s needs it", c.SASLMechanism)
+		}
+	default:
+		bad("SASL_MECHANISM", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
+	}
+	if c.CAFile != "" {
+		if !c.TLS {
+			bad("CA_FILE", "set, but CALLPUB_KAFKA_TLS is false")
+		}
+		if _, err := os.ReadFile(c.CAFile); err != nil {
+			bad("CA_FILE", "%v", unwrapPathError(err))
+		}
+	}
+	if c.TLSServerName != "" && !c.TLS {
+		bad("TLS_SERVER_NAME", "set, but CALLPUB_KAFKA_TLS is false")
+	}
+	if c.BatchTimeout <= 0 {
+		bad("BATCH_TIMEOUT", "%v: must be above 0 (a few ms; kafka-go's zero means 1s)", c.BatchTimeout)
+	}
+	if c.WriteTimeout <= 0 {
+		bad("WRITE_TIMEOUT", "%v: must be above 0", c.WriteTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// unwrapPathError keeps "open /x: no such file or directory" short and
+// free of anything but the path and the reason.
+func unwrapPathError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s %s: %v", pe.Op, pe.Path, pe.Err)
+	}
+	return err.Error()
+}
+
+// brokerList is the brokers for messages: "a:9092,b:9092".
+func (c Config) brokerList() string { return strings.Join(c.Brokers, ",") }

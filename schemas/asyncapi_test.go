@@ -1,0 +1,152 @@
+package schemas
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// asyncAPI reads schemas/asyncapi.yaml. It is JSON-compatible YAML: leading
+// '#' comment lines, then strict JSON (YAML 1.2 is a superset of JSON), so no
+// YAML library is needed to check it structurally.
+func asyncAPI(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := Files.ReadFile("asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	inHeader := true
+	for sc.Scan() {
+		line := sc.Text()
+		if inHeader && strings.HasPrefix(line, "#") {
+			continue
+		}
+		inHeader = false
+		body.WriteString(line + "\n")
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(&body)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("asyncapi.yaml is not JSON-compatible YAML after its comment header: %v", err)
+	}
+	return doc
+}
+
+// walk calls f on every "$ref" value in v.
+func walk(v any, f func(ref string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if s, ok := x.(string); ok && k == "$ref" {
+				f(s)
+			}
+			walk(x, f)
+		}
+	case []any:
+		for _, x := range v {
+			walk(x, f)
+		}
+	}
+}
+
+// pointer resolves a local JSON pointer like "#/components/messages/x".
+func pointer(doc map[string]any, ref string) (any, bool) {
+	var cur any = doc
+	for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func TestAsyncAPIDescribesBothTopicsAndEveryMessage(t *testing.T) {
+	doc := asyncAPI(t)
+	if doc["asyncapi"] != "3.0.0" {
+		t.Errorf("asyncapi = %v, want 3.0.0", doc["asyncapi"])
+	}
+	// Every reference resolves: local pointers inside the document, files
+	// to a schema embedded beside it.
+	var files []string
+	walk(doc, func(ref string) {
+		switch {
+		case strings.HasPrefix(ref, "#/"):
+			if _, ok := pointer(doc, ref); !ok {
+				t.Errorf("dangling reference %s", ref)
+			}
+		case strings.HasPrefix(ref, "./"):
+			name := strings.TrimPrefix(ref, "./")
+			if _, err := fs.Stat(Files, name); err != nil {
+				t.Errorf("reference %s: %v", ref, err)
+			}
+			files = append(files, name)
+		default:
+			t.Errorf("reference %s is neither local nor a file beside the document", ref)
+		}
+	})
+	// Every type's schema is some message's payload.
+	for _, typ := range []string{TypeCallCompleted, TypeGap, TypeDaySealed, TypeHeartbeat} {
+		name := strings.TrimPrefix(SchemaFor(typ), SchemaBase)
+		if !slices.Contains(files, name) {
+			t.Errorf("no message uses %s (%s)", name, typ)
+		}
+	}
+	// Both topics, each with a Kafka binding naming it, and messages keyed by VDN.
+	channels, _ := doc["channels"].(map[string]any)
+	want := map[string]string{"callsCompleted": "cc.calls.completed", "streamControl": "cc.calls.control"}
+	for id, topic := range want {
+		ch, ok := channels[id].(map[string]any)
+		if !ok {
+			t.Errorf("channel %s missing", id)
+			continue
+		}
+		if ch["address"] != topic {
+			t.Errorf("channel %s address = %v, want %s", id, ch["address"], topic)
+		}
+		if got, _ := pointer(ch, "#/bindings/kafka/topic"); got != topic {
+			t.Errorf("channel %s kafka binding topic = %v, want %s", id, got, topic)
+		}
+	}
+	msgs, _ := pointer(doc, "#/components/messages")
+	for name, m := range msgs.(map[string]any) {
+		key, ok := pointer(m.(map[string]any), "#/bindings/kafka/key/pattern")
+		if !ok || key != "^[1-9][0-9]{0,3}$" {
+			t.Errorf("message %s: kafka key pattern = %v, want the VDN decimal pattern", name, key)
+		}
+		if ct, _ := pointer(m.(map[string]any), "#/contentType"); ct != ContentType {
+			t.Errorf("message %s: contentType = %v", name, ct)
+		}
+		typ, _ := pointer(m.(map[string]any), "#/name")
+		if SchemaFor(typ.(string)) == "" {
+			t.Errorf("message %s is named %v, not an event type", name, typ)
+		}
+	}
+}
+
+// The partition-key pattern of the envelope schema and the AsyncAPI key
+// must agree with what the encoder writes for the extreme VDNs.
+func TestPartitionKeyPatternCoversEveryVDN(t *testing.T) {
+	enc := newEncoder(t, EncoderOptions{PII: PIIPlain})
+	for _, vdn := range []int{1, 9, 10, 999, 1000, 5000} {
+		c := answeredCall()
+		c.VDN = vdn
+		ev, err := enc.CallCompleted(c, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(ev)
+		if err := Validate(b); err != nil {
+			t.Errorf("vdn %d: %v", vdn, err)
+		}
+	}
+}

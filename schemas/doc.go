@@ -1,0 +1,33 @@
+// Package schemas is callpub's wire contract: the CloudEvents it puts on Kafka,
+// the JSON Schemas that describe them, and the AsyncAPI document of both topics.
+//
+// Every event is a CloudEvents 1.0 event in structured JSON mode
+// (content type application/cloudevents+json): the whole event, attributes and
+// data, is the Kafka record's value, and the record key is the partitionkey
+// extension, the VDN as a decimal string ("25", never "025").
+//
+// Types:
+//
+//	com.huawei.ccms.call.completed.v1       one completed call (call topic)
+//	com.huawei.ccms.stream.gap.v1           a span lost to the API's horizon (control topic)
+//	com.huawei.ccms.stream.day.sealed.v1    a (stream, day) is final, with its count (control topic)
+//	com.huawei.ccms.stream.heartbeat.v1     a stream's cursor: everything before it is published (control topic)
+//
+// Invariants:
+//
+//   - An event id is a pure function of the call's identity (ccId, vdn,
+//     direction, callId) and, for an update, of its content hash (EventID,
+//     UpdateEventID). The same call gets the same id across retries, restarts,
+//     replicas and backfills, so consumers may drop repeats by (source, id).
+//     Changing these functions breaks every consumer's dedupe; golden tests pin them.
+//   - ContentHash covers the normalised call (times at millisecond precision,
+//     logDate excluded) before the phone-number policy is applied, so changing
+//     the policy never turns old calls into updates.
+//   - Times on the wire are RFC 3339 in UTC with exactly three fractional
+//     digits; absent times are null.
+//   - Every produced event validates against the embedded JSON Schema of its
+//     type (Validate); the golden files in testdata pin the format, and a diff in
+//     them is a wire-format change.
+//
+// The package imports nothing from this module.
+package schemas

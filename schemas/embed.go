@@ -1,0 +1,181 @@
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Files holds the JSON Schemas and asyncapi.yaml, for serving or printing
+// (callpub could expose them; tests read them).
+//
+//go:embed *.schema.json asyncapi.yaml
+var Files embed.FS
+
+// SchemaBase is the base of every schema's $id. The ids are names, not
+// addresses anyone must fetch: Validate resolves them from Files.
+const SchemaBase = "https://github.com/callpub/callpub/schemas/"
+
+// The $id of each type's schema; also the events' dataschema attribute.
+const (
+	SchemaEnvelope      = SchemaBase + "cloudevent.v1.schema.json"
+	SchemaCallCompleted = SchemaBase + "call-completed.v1.schema.json"
+	SchemaGap           = SchemaBase + "stream-gap.v1.schema.json"
+	SchemaDaySealed     = SchemaBase + "stream-day-sealed.v1.schema.json"
+	SchemaHeartbeat     = SchemaBase + "stream-heartbeat.v1.schema.json"
+)
+
+// SchemaFor returns the schema $id of an event type, or "" when unknown.
+func SchemaFor(eventType string) string {
+	switch eventType {
+	case TypeCallCompleted:
+		return SchemaCallCompleted
+	case TypeGap:
+		return SchemaGap
+	case TypeDaySealed:
+		return SchemaDaySealed
+	case TypeHeartbeat:
+		return SchemaHeartbeat
+	}
+	return ""
+}
+
+var compiled = sync.OnceValues(compile)
+
+func compile() (map[string]*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat() // date-time, date, uri are assertions, not annotations
+	files, err := fs.Glob(Files, "*.schema.json")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range files {
+		b, err := Files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		if err := c.AddResource(SchemaBase+name, doc); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+	}
+	out := map[string]*jsonschema.Schema{}
+	for _, typ := range []string{TypeCallCompleted, TypeGap, TypeDaySealed, TypeHeartbeat} {
+		s, err := c.Compile(SchemaFor(typ))
+		if err != nil {
+			return nil, fmt.Errorf("compile schema of %s: %w", typ, err)
+		}
+		out[typ] = s
+	}
+	return out, nil
+}
+
+// ValidationError says why an event does not meet its schema.
+type ValidationError struct {
+	ID, Type string
+	Err      error // a *jsonschema.ValidationError, or a consistency check
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("event %q of type %q is invalid: %v", e.ID, e.Type, e.Err)
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// Validate checks one event value (the JSON of a structured-mode CloudEvent)
+// against the embedded JSON Schema of its type, with a real draft 2020-12
+// validator, and then checks what a schema cannot express: partitionkey is
+// data.vdn, and for a call subject is callId, time is callEnd and id is the
+// EventID (or, for an update, UpdateEventID) of the call. Meant for tests in
+// any package and for tools; the publisher does not call it per event.
+func Validate(eventJSON []byte) error {
+	schemas, err := compiled()
+	if err != nil {
+		return err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(eventJSON))
+	if err != nil {
+		return fmt.Errorf("validate event: %w", err)
+	}
+	var head struct {
+		ID           string          `json:"id"`
+		Type         string          `json:"type"`
+		Source       string          `json:"source"`
+		Subject      string          `json:"subject"`
+		Time         string          `json:"time"`
+		PartitionKey string          `json:"partitionkey"`
+		Data         json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(eventJSON, &head); err != nil {
+		return fmt.Errorf("validate event: %w", err)
+	}
+	s, ok := schemas[head.Type]
+	if !ok {
+		return &ValidationError{ID: head.ID, Type: head.Type, Err: errors.New("unknown event type")}
+	}
+	if err := s.Validate(doc); err != nil {
+		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
+	}
+	var d struct { // the schema has checked the shape
+		CCID        int       `json:"ccId"`
+		VDN         int       `json:"vdn"`
+		Direction   string    `json:"direction"`
+		CallID      string    `json:"callId"`
+		CallEnd     Timestamp `json:"callEnd"`
+		Update      bool      `json:"update"`
+		ContentHash string    `json:"contentHash"`
+		Stream      string    `json:"stream"`
+	}
+	if err := json.Unmarshal(head.Data, &d); err != nil {
+		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
+	}
+	bad := func(format string, args ...any) error {
+		return &ValidationError{ID: head.ID, Type: head.Type, Err: fmt.Errorf(format, args...)}
+	}
+	if want := strconv.Itoa(d.VDN); head.PartitionKey != want {
+		return bad("partitionkey %q is not data.vdn %q", head.PartitionKey, want)
+	}
+	if suffix := fmt.Sprintf("/%d/vdn/%d", d.CCID, d.VDN); !strings.HasSuffix(head.Source, suffix) {
+		return bad("source %q does not end in data's ccId and vdn (%s)", head.Source, suffix)
+	}
+	if head.Type != TypeCallCompleted {
+		if head.Subject != d.Stream {
+			return bad("subject %q is not data.stream %q", head.Subject, d.Stream)
+		}
+		if want := StreamKey(d.CCID, d.VDN, d.Direction == "inbound"); d.Stream != want {
+			return bad("data.stream %q does not match ccId, vdn and direction (%q)", d.Stream, want)
+		}
+		return nil
+	}
+	if head.Subject != d.CallID {
+		return bad("subject %q is not data.callId %q", head.Subject, d.CallID)
+	}
+	if want := FormatTime(d.CallEnd.Time); head.Time != want {
+		return bad("time %s is not data.callEnd %s", head.Time, want)
+	}
+	inbound := d.Direction == "inbound"
+	want := EventID(d.CCID, d.VDN, inbound, d.CallID)
+	if d.Update {
+		hash, err := strconv.ParseUint(d.ContentHash, 16, 64)
+		if err != nil {
+			return bad("data.contentHash: %v", err)
+		}
+		want = UpdateEventID(d.CCID, d.VDN, inbound, d.CallID, hash)
+	}
+	if head.ID != want {
+		return bad("id is not the id of the call (want %s)", want)
+	}
+	return nil
+}
