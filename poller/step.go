@@ -106,6 +106,11 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 		}
 	}
 	b := dedupe.Batch{Stream: ls.key, Cursor: &plan.NewCursor}
+	if st.Cursor.IsZero() && p.cfg.StartAt == "now" {
+		// A stream started at now does not reconcile (and so does not
+		// backfill) the days before it started, its first day included.
+		b.SealedDay = DayKey(now, p.loc)
+	}
 	var control []schemas.Event
 	if !plan.Gap.Empty() {
 		g := dedupe.Gap{Stream: ls.key, Start: plan.Gap.Start, End: plan.Gap.End, DetectedAt: now}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
@@ -58,4 +59,18 @@ func (c Config) saslMechanism() (sasl.Mechanism, error) {
 		return m, nil
 	}
 	return nil, &ConfigError{Var: envPrefix + "SASL_MECHANISM", Reason: fmt.Sprintf("%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)}
+}
+
+// Dialer returns a kafka-go Dialer with the same TLS and SASL settings as the
+// publisher, for readers of the topic (`callpub tail`).
+func (c Config) Dialer() (*kafka.Dialer, error) {
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	mech, err := c.saslMechanism()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Dialer{Timeout: c.WriteTimeout, DualStack: true, ClientID: clientID, TLS: tlsCfg, SASLMechanism: mech}, nil
 }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccms"
+	"github.com/callpub/callpub/publisher"
+)
+
+// config is every setting `callpub run` reads: CALLPUB_ plus the names in the tags.
+type config struct {
+	LogLevel    slog.Level    `env:"LOG_LEVEL, default=info"`
+	LogFormat   string        `env:"LOG_FORMAT, default=json"`
+	HTTPAddr    string        `env:"HTTP_ADDR, default=:8080"`
+	StateDir    string        `env:"STATE_DIR, default=./data"`
+	LockTimeout time.Duration `env:"STATE_LOCK_TIMEOUT, default=5s"`
+	PII         string        `env:"PII, default=plain"`
+	PIIKey      ccms.Secret   `env:"PII_KEY"`
+	Shard       string        `env:"SHARD"`
+
+	Poll  poller.Config                      // CALLPUB_CC_ID, _VDNS, _POLL_INTERVAL, ...
+	CCMS  ccms.Config      `env:", prefix=CCMS_"`  // CALLPUB_CCMS_URL, _AK, _SK, ...
+	Kafka publisher.Config `env:", prefix=KAFKA_"` // CALLPUB_KAFKA_BROKERS, _TOPIC, ...
+}
+
+// help describes every variable; envHelp adds each one's default from the tags.
+// A test checks that every variable of config has a line here and in README.md.
+var help = map[string]string{
+	"LOG_LEVEL":          "debug, info, warn or error",
+	"LOG_FORMAT":         "json or text (logs go to stderr)",
+	"HTTP_ADDR":          "ops listener: /metrics /healthz /readyz /status",
+	"STATE_DIR":          "folder of the bbolt store (callpub.db); one replica per folder",
+	"STATE_LOCK_TIMEOUT": "how long to wait for the store's file lock before failing",
+	"PII":                "phone numbers in events: plain, mask (last 4 digits kept) or hash (HMAC-SHA256)",
+	"PII_KEY":            "secret key for PII=hash (or PII_KEY_FILE)",
+	"SHARD":              "i/n: this replica owns the streams whose (ccId, VDN) hash falls in shard i of n",
+
+	"CC_ID":              "call center id, 1..65535 (required)",
+	"VDNS":               "VDNs to poll, ranges allowed: 1-200,305 (required)",
+	"DIRECTIONS":         "in, out or in,out",
+	"POLL_INTERVAL":      "base interval of a stream's fresh step",
+	"POLL_MAX_INTERVAL":  "quiet streams stretch their interval up to this",
+	"LOOKBACK":           "each fresh step re-reads this much before the cursor (late rows)",
+	"POLL_LAG":           "never read closer to now than this",
+	"POLL_MAX_SPAN":      "a cursor advances at most this much per step (catch-up step size)",
+	"SWEEP_INTERVAL":     "how often each stream re-reads SWEEP_LOOKBACK",
+	"SWEEP_LOOKBACK":     "span a sweep re-reads (long calls, slow ingestion)",
+	"RECONCILE_DELAY":    "after midnight, wait this long, then re-read all of yesterday and seal it",
+	"HEARTBEAT_INTERVAL": "per-stream heartbeat records on the control topic, at most this often",
+	"START_AT":           "where a stream without a cursor starts: horizon (all the API still holds) or now (minus LOOKBACK; its first sweeps still re-read SWEEP_LOOKBACK, and days before the start are not reconciled)",
+	"CCMS_RATE":          "shared request budget, requests/s (cut on 429/5xx, recovered slowly)",
+	"CCMS_MAX_IN_FLIGHT": "requests in flight at most (number of workers)",
+	"CCMS_PAGE_SIZE":     "rows per page, 1..100",
+	"CCMS_MAX_PAGES":     "a window needing more pages than this is split in two",
+	"CCMS_MIN_SPAN":      "windows are never split below this span",
+	"POLL_RETRY_BASE":    "first backoff after a failed step (doubles, with jitter)",
+	"POLL_RETRY_MAX":     "longest backoff after failed steps",
+	"POLL_STEP_TIMEOUT":  "a step in hand at shutdown may take this long to finish",
+}
+
+// loadConfig reads and validates the configuration. Any problem is a
+// *usageError whose message is one line naming the variable.
+func loadConfig(ctx context.Context, env envconfig.Lookuper) (config, error) {
+	var cfg config
+	files := &fileLookuper{env: env}
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   &cfg,
+		Lookuper: envconfig.PrefixLookuper("CALLPUB_", files),
+	})
+	if err := errors.Join(files.err, err); err != nil {
+		return config{}, configError(err)
+	}
+	if err := cfg.validate(); err != nil {
+		return config{}, configError(err)
+	}
+	return cfg, nil
+}
+
+// configError flattens err to one line prefixed with "config: ".
+func configError(err error) error {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	return &usageError{fmt.Errorf("config: %s", msg)}
+}
+
+func (c config) validate() error {
+	var errs []error
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("CALLPUB_LOG_FORMAT: %q is not json or text", c.LogFormat))
+	}
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("CALLPUB_STATE_DIR: must not be empty"))
+	}
+	if c.LockTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("CALLPUB_STATE_LOCK_TIMEOUT: must be positive, got %v", c.LockTimeout))
+	}
+	switch c.PII {
+	case "plain", "mask":
+	case "hash":
+		if c.PIIKey == "" {
+			errs = append(errs, errors.New("CALLPUB_PII_KEY: required when CALLPUB_PII=hash"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("CALLPUB_PII: %q is not plain, mask or hash", c.PII))
+	}
+	if _, err := parseShard(c.Shard); err != nil {
+		errs = append(errs, fmt.Errorf("CALLPUB_SHARD: %w", err))
+	}
+	if _, err := time.LoadLocation(c.CCMS.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("CALLPUB_CCMS_TIMEZONE: %q is not an IANA time zone", c.CCMS.Timezone))
+	}
+	errs = append(errs, c.Poll.Validate())
+	return errors.Join(errs...)
+}
+
+// fileLookuper lets any variable NAME be given as NAME_FILE instead: the path
+// of a file holding the value. Setting both is an error; so is an unreadable file.
+type fileLookuper struct {
+	env envconfig.Lookuper
+	err error
+}
+
+func (f *fileLookuper) Lookup(key string) (string, bool) {
+	v, ok := f.env.Lookup(key)
+	path, fromFile := f.env.Lookup(key + "_FILE")
+	switch {
+	case ok && fromFile:
+		f.err = errors.Join(f.err, fmt.Errorf("%s and %s_FILE are both set", key, key))
+	case fromFile:
+		b, err := os.ReadFile(path)
+		if err != nil {
+			// the path, never the content
+			f.err = errors.Join(f.err, fmt.Errorf("%s_FILE: %w", key, err))
+			return "", false
+		}
+		return strings.TrimRight(string(b), "\r\n"), true
+	}
+	return v, ok
+}
+
+// envVar is one variable of the configuration, found by walking the tags.
+type envVar struct {
+	Name, Default string
+	Required      bool
+}
+
+// envVars lists every variable config reads, in declaration order, without the CALLPUB_ prefix.
+func envVars() []envVar {
+	var out []envVar
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, hasTag := f.Tag.Lookup("env")
+			name, opts, _ := strings.Cut(tag, ",")
+			name = strings.TrimSpace(name)
+			if f.Type.Kind() == reflect.Struct && name == "" {
+				p := prefix
+				for o := range strings.SplitSeq(opts, ",") {
+					if v, ok := strings.CutPrefix(strings.TrimSpace(o), "prefix="); ok {
+						p += v
+					}
+				}
+				walk(f.Type, p)
+				continue
+			}
+			if !hasTag || name == "" {
+				continue
+			}
+			v := envVar{Name: prefix + name}
+			if _, d, ok := strings.Cut(opts, "default="); ok {
+				v.Default = d
+			}
+			v.Required = strings.Contains(opts, "required")
+			out = append(out, v)
+		}
+	}
+	walk(reflect.TypeFor[config](), "")
+	return out
+}
+
+// envHelp renders the variable table of --help.
+func envHelp() string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment (every NAME may instead be given as NAME_FILE, a path to a file holding the value):\n")
+	for _, v := range envVars() {
+		d := v.Default
+		switch {
+		case v.Required:
+			d = "required"
+		case d == "":
+			d = "unset"
+		}
+		desc := help[v.Name]
+		if desc == "" {
+			desc = ccmsHelp[v.Name]
+		}
+		if desc == "" {
+			desc = kafkaHelp[v.Name]
+		}
+		fmt.Fprintf(&b, "  CALLPUB_%-28s %s [%s]\n", v.Name, desc, d)
+	}
+	return b.String()
+}

@@ -1,0 +1,39 @@
+package main
+
+// ccmsHelp describes the CALLPUB_CCMS_* variables of ccms.Config.
+var ccmsHelp = map[string]string{
+	"CCMS_URL":                  "CC-CMS base URL, https://host:port (required)",
+	"CCMS_AK":                   "access key id (required)",
+	"CCMS_SK":                   "secret key (required; or CCMS_SK_FILE); never logged",
+	"CCMS_CA_FILE":              "PEM bundle trusted besides the system roots (private CA)",
+	"CCMS_SERVER_NAME":          "TLS server name (SNI) when the URL names an IP",
+	"CCMS_INSECURE_SKIP_VERIFY": "skip certificate verification (logs a warning; never in production)",
+	"CCMS_TIMEZONE":             "IANA zone of the API's day (yesterday/today limits, day buckets)",
+	"CCMS_TIMEOUT":              "timeout of one HTTP attempt",
+	"CCMS_SIGN_HEADERS":         "headers signed by auth-v2 (must include host)",
+	"CCMS_SIGN_TIMESTAMP":       "signature timestamp format: seconds or millis",
+	"CCMS_CLOCK_OFFSET":         "added to the local clock for signature timestamps",
+	"CCMS_CONTENT_TYPE":         "Content-Type sent and signed",
+	"CCMS_HOST_HEADER":          "Host header sent and signed instead of the URL's host",
+	"CCMS_DATES_AS_STRINGS":     "send beginDate/endDate as JSON strings",
+	"CCMS_MAX_ATTEMPTS":         "HTTP attempts per page for transient failures",
+	"CCMS_RETRY_BASE_DELAY":     "first wait between attempts (doubles, jittered)",
+	"CCMS_RETRY_MAX_DELAY":      "longest wait between attempts, Retry-After included",
+	"CCMS_MAX_BODY_BYTES":       "largest response body accepted",
+}
+
+// kafkaHelp describes the CALLPUB_KAFKA_* variables of publisher.Config.
+var kafkaHelp = map[string]string{
+	"KAFKA_BROKERS":         "bootstrap brokers, host:port,host:port (required for run and check)",
+	"KAFKA_TOPIC":           "topic of call-completed events (must exist; never auto-created)",
+	"KAFKA_CONTROL_TOPIC":   "optional topic of gap, day-sealed and heartbeat records",
+	"KAFKA_COMPRESSION":     "none, snappy, lz4 or zstd",
+	"KAFKA_SASL_MECHANISM":  "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (unset: no SASL)",
+	"KAFKA_USERNAME":        "SASL username",
+	"KAFKA_PASSWORD":        "SASL password (or KAFKA_PASSWORD_FILE); never logged",
+	"KAFKA_TLS":             "TLS to the brokers",
+	"KAFKA_CA_FILE":         "PEM bundle trusted for the brokers besides the system roots",
+	"KAFKA_TLS_SERVER_NAME": "name verified in broker certificates",
+	"KAFKA_BATCH_TIMEOUT":   "how long a partition batch waits for more events",
+	"KAFKA_WRITE_TIMEOUT":   "bound of one produce request",
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/callpub/callpub/poller"
+)
+
+// shard is this replica's share of the streams: i of n (0-based). The zero
+// value (n == 0) owns everything.
+type shard struct{ I, N int }
+
+func (s shard) String() string {
+	if s.N == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", s.I, s.N)
+}
+
+// parseShard reads "i/n" with 0 <= i < n; "" owns every stream.
+func parseShard(v string) (shard, error) {
+	if v == "" {
+		return shard{}, nil
+	}
+	a, b, ok := strings.Cut(v, "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || errors.Join(err1, err2) != nil || n < 1 || i < 0 || i >= n {
+		return shard{}, fmt.Errorf("%q is not i/n with 0 <= i < n", v)
+	}
+	return shard{I: i, N: n}, nil
+}
+
+// owns reports whether the replica owns a stream. Both directions of a VDN
+// go to the same shard: the hash covers (ccId, VDN) only, so one replica
+// writes all of a VDN's events and per-VDN order holds.
+func (s shard) owns(st poller.Stream) bool {
+	if s.N <= 1 {
+		return true
+	}
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%d/%d", st.CCID, st.VDN)
+	return int(h.Sum32()%uint32(s.N)) == s.I
+}
