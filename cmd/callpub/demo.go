@@ -103,7 +103,7 @@ func demo(ctx context.Context, args []string, env envconfig.Lookuper, out, errOu
 	vars := map[string]string{
 		"CALLPUB_CC_ID": "1", "CALLPUB_VDNS": "1-" + strconv.Itoa(*vdns), "CALLPUB_DIRECTIONS": "in,out",
 		"CALLPUB_CCMS_URL": srv.URL, "CALLPUB_CCMS_AK": "demo-ak", "CALLPUB_CCMS_SK": "demo-sk",
-		"CALLPUB_CCMS_CA_FILE": srv.CAFile,
+		"CALLPUB_CCMS_CA_FILE":  srv.CAFile,
 		"CALLPUB_POLL_INTERVAL": "2s", "CALLPUB_POLL_MAX_INTERVAL": "10s", "CALLPUB_LOOKBACK": "2m",
 		"CALLPUB_START_AT": "now", "CALLPUB_SWEEP_INTERVAL": "1m", "CALLPUB_SWEEP_LOOKBACK": "5m",
 		"CALLPUB_CCMS_RATE": "100", "CALLPUB_CCMS_MAX_IN_FLIGHT": "4",
