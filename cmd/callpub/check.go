@@ -24,7 +24,7 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sh, _ := parseShard(cfg.Shard)
+	sh, _ := cfg.shard() // validated by loadConfig
 	owned := 0
 	for _, s := range poller.Streams(cfg.Poll.CCID, cfg.Poll.VDNs, cfg.Poll.Directions) {
 		if sh.owns(s) {

@@ -27,6 +27,8 @@ type config struct {
 	PII         string        `env:"PII, default=plain"`
 	PIIKey      ccms.Secret   `env:"PII_KEY"`
 	Shard       string        `env:"SHARD"`
+	Shards      int           `env:"SHARDS"`
+	PodName     string        `env:"POD_NAME"`
 
 	Poll  poller.Config    // CALLPUB_CC_ID, _VDNS, _POLL_INTERVAL, ...
 	CCMS  ccms.Config      `env:", prefix=CCMS_"`  // CALLPUB_CCMS_URL, _AK, _SK, ...
@@ -44,9 +46,11 @@ var help = map[string]string{
 	"PII":                "phone numbers in events: plain, mask (last 4 digits kept) or hash (HMAC-SHA256)",
 	"PII_KEY":            "secret key for PII=hash (or PII_KEY_FILE)",
 	"SHARD":              "i/n: this replica owns the streams whose (ccId, VDN) hash falls in shard i of n",
+	"SHARDS":             "n: like SHARD, with i taken from the StatefulSet ordinal at the end of POD_NAME",
+	"POD_NAME":           "this pod's name (Kubernetes downward API), e.g. callpub-2; used with SHARDS",
 
-	"CC_ID":              "call center id, 1..65535 (required)",
-	"VDNS":               "VDNs to poll, ranges allowed: 1-200,305 (required)",
+	"CC_ID":              "call center id, 1..65535",
+	"VDNS":               "VDNs to poll, ranges allowed: 1-200,305",
 	"DIRECTIONS":         "in, out or in,out",
 	"POLL_INTERVAL":      "base interval of a stream's fresh step",
 	"POLL_MAX_INTERVAL":  "quiet streams stretch their interval up to this",
@@ -112,8 +116,8 @@ func (c config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("CALLPUB_PII: %q is not plain, mask or hash", c.PII))
 	}
-	if _, err := parseShard(c.Shard); err != nil {
-		errs = append(errs, fmt.Errorf("CALLPUB_SHARD: %w", err))
+	if _, err := c.shard(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := time.LoadLocation(c.CCMS.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("CALLPUB_CCMS_TIMEZONE: %q is not an IANA time zone", c.CCMS.Timezone))

@@ -2,9 +2,9 @@ package main
 
 // ccmsHelp describes the CALLPUB_CCMS_* variables of ccms.Config.
 var ccmsHelp = map[string]string{
-	"CCMS_URL":                  "CC-CMS base URL, https://host:port (required)",
-	"CCMS_AK":                   "access key id (required)",
-	"CCMS_SK":                   "secret key (required; or CCMS_SK_FILE); never logged",
+	"CCMS_URL":                  "CC-CMS base URL, https://host:port",
+	"CCMS_AK":                   "access key id",
+	"CCMS_SK":                   "secret key (or CCMS_SK_FILE); never logged",
 	"CCMS_CA_FILE":              "PEM bundle trusted besides the system roots (private CA)",
 	"CCMS_SERVER_NAME":          "TLS server name (SNI) when the URL names an IP",
 	"CCMS_INSECURE_SKIP_VERIFY": "skip certificate verification (logs a warning; never in production)",

@@ -69,9 +69,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	if err != nil {
 		return configError(fmt.Errorf("CALLPUB_CCMS_TIMEZONE: %w", err))
 	}
-	sh, err := parseShard(cfg.Shard)
+	sh, err := cfg.shard()
 	if err != nil {
-		return configError(fmt.Errorf("CALLPUB_SHARD: %w", err))
+		return configError(err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -35,6 +35,32 @@ func parseShard(v string) (shard, error) {
 	return shard{I: i, N: n}, nil
 }
 
+// shard resolves CALLPUB_SHARD, or CALLPUB_SHARDS with the ordinal of
+// CALLPUB_POD_NAME (a StatefulSet pod "callpub-2" is shard 2).
+func (c config) shard() (shard, error) {
+	switch {
+	case c.Shard != "" && c.Shards != 0:
+		return shard{}, errors.New("CALLPUB_SHARD and CALLPUB_SHARDS are both set: use one")
+	case c.Shards < 0:
+		return shard{}, fmt.Errorf("CALLPUB_SHARDS: %d is negative", c.Shards)
+	case c.Shards > 0:
+		i := strings.LastIndexByte(c.PodName, '-')
+		ord, err := strconv.Atoi(c.PodName[i+1:])
+		if c.PodName == "" || err != nil || ord < 0 {
+			return shard{}, fmt.Errorf("CALLPUB_POD_NAME: %q has no StatefulSet ordinal (want a name like callpub-2), needed with CALLPUB_SHARDS", c.PodName)
+		}
+		if ord >= c.Shards {
+			return shard{}, fmt.Errorf("CALLPUB_POD_NAME: ordinal %d is not below CALLPUB_SHARDS=%d (scale the StatefulSet and SHARDS together)", ord, c.Shards)
+		}
+		return shard{I: ord, N: c.Shards}, nil
+	}
+	s, err := parseShard(c.Shard)
+	if err != nil {
+		return shard{}, fmt.Errorf("CALLPUB_SHARD: %w", err)
+	}
+	return s, nil
+}
+
 // owns reports whether the replica owns a stream. Both directions of a VDN
 // go to the same shard: the hash covers (ccId, VDN) only, so one replica
 // writes all of a VDN's events and per-VDN order holds.
