@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/publisher/kafkatest"
+	"github.com/callpub/callpub/schemas"
+)
+
+// TestMain also serves as the `callpub` binary for the tests that start and
+// kill a child process: with CALLPUB_E2E_CHILD set, it runs dispatch on its
+// arguments after "--" and exits like main does.
+func TestMain(m *testing.M) {
+	if os.Getenv("CALLPUB_E2E_CHILD") == "1" {
+		args := os.Args[1:]
+		for i, a := range args {
+			if a == "--" {
+				args = args[i+1:]
+				break
+			}
+		}
+		ctx, stop := signalContext()
+		err := dispatch(ctx, args, envconfig.OsLookuper(), os.Stdout, os.Stderr)
+		stop()
+		os.Exit(exitCode(err, os.Stderr))
+	}
+	kafkatest.Main(m)
+}
+
+// simFixture is a simulator over HTTPS with a fixed set of calls.
+type simFixture struct {
+	sim *ccmssim.Sim
+	srv *ccmssim.Server
+}
+
+func startSim(t *testing.T, o ccmssim.Options) simFixture {
+	t.Helper()
+	o.AK, o.SK, o.CCID = "e2e-ak", "e2e-sk", 1
+	sim, err := ccmssim.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ccmssim.StartServer(sim, ccmssim.ServerOptions{TLS: true, CertDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return simFixture{sim: sim, srv: srv}
+}
+
+// finiteTraffic has every call of the fixture complete and visible before the
+// test starts, so the oracle is a fixed set.
+func finiteTraffic(busy float64, hours int) ccmssim.Traffic {
+	now := time.Now()
+	return ccmssim.Traffic{BusyShare: busy, Flat: true, LongCallShare: -1, IngestDelayMax: 30 * time.Second,
+		Start: now.Add(-time.Duration(hours) * time.Hour), Stop: now.Add(-90 * time.Minute)}
+}
+
+// vars is a complete configuration for one service against the fixture.
+func (f simFixture) vars(brokers []string, topic, stateDir, vdns string) map[string]string {
+	return map[string]string{
+		"CALLPUB_CC_ID": "1", "CALLPUB_VDNS": vdns, "CALLPUB_DIRECTIONS": "in,out",
+		"CALLPUB_CCMS_URL": f.srv.URL, "CALLPUB_CCMS_AK": "e2e-ak", "CALLPUB_CCMS_SK": "e2e-sk",
+		"CALLPUB_CCMS_CA_FILE": f.srv.CAFile, "CALLPUB_CCMS_RATE": "2000", "CALLPUB_CCMS_MAX_IN_FLIGHT": "8",
+		"CALLPUB_CCMS_RETRY_BASE_DELAY": "50ms", "CALLPUB_CCMS_RETRY_MAX_DELAY": "1s",
+		"CALLPUB_POLL_INTERVAL": "1s", "CALLPUB_POLL_MAX_INTERVAL": "3s", "CALLPUB_POLL_MAX_SPAN": "12h",
+		"CALLPUB_LOOKBACK": "2m", "CALLPUB_SWEEP_INTERVAL": "5s", "CALLPUB_SWEEP_LOOKBACK": "3h",
+		"CALLPUB_POLL_RETRY_BASE": "100ms", "CALLPUB_POLL_RETRY_MAX": "2s",
+		"CALLPUB_KAFKA_BROKERS": joinComma(brokers), "CALLPUB_KAFKA_TOPIC": topic,
+		"CALLPUB_STATE_DIR": stateDir, "CALLPUB_HTTP_ADDR": "127.0.0.1:0", "CALLPUB_LOG_LEVEL": "warn",
+	}
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += v
+	}
+	return out
+}
+
+// service runs serve() in the background and counts what it commits.
+type service struct {
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+	ids    map[string]int // event id -> times committed
+	vdns   map[int]bool
+	more   chan struct{} // signalled after each commit
+}
+
+func startService(t *testing.T, vars map[string]string) *service {
+	t.Helper()
+	cfg, err := loadConfig(t.Context(), envconfig.MapLookuper(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &service{cancel: cancel, done: make(chan error, 1), ids: map[string]int{}, vdns: map[int]bool{},
+		more: make(chan struct{}, 1)}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() {
+		s.done <- serve(ctx, cfg, logger, hooks{onPublished: func(events []schemas.Event) {
+			s.mu.Lock()
+			for _, e := range events {
+				s.ids[e.ID]++
+				v, _ := strconv.Atoi(e.PartitionKey)
+				s.vdns[v] = true
+			}
+			s.mu.Unlock()
+			select {
+			case s.more <- struct{}{}:
+			default:
+			}
+		}})
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// waitCommitted waits until every id in want was committed, or fails after timeout.
+func (s *service) waitCommitted(t *testing.T, want map[string]bool, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		missing := 0
+		for id := range want {
+			if s.ids[id] == 0 {
+				missing++
+			}
+		}
+		s.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		select {
+		case <-s.more:
+		case err := <-s.done:
+			t.Fatalf("service stopped with %d calls missing: %v", missing, err)
+		case <-deadline.C:
+			s.mu.Lock()
+			var some []string
+			for id := range want {
+				if s.ids[id] == 0 && len(some) < 5 {
+					some = append(some, id)
+				}
+			}
+			s.mu.Unlock()
+			s.stop(t) // releases the store for describe
+			t.Fatalf("%d of %d calls not committed after %v, e.g. %v", missing, len(want), timeout, describe(some))
+		}
+	}
+}
+
+func (s *service) stop(t *testing.T) {
+	t.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	if err := <-s.done; err != nil {
+		t.Errorf("service stopped with %v, want nil", err)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Logf("%s", b)
+	return len(b), nil
+}
+
+// describe names the calls behind event ids, for failure messages.
+var describe = func(ids []string) string { return fmt.Sprint(ids) }
+
+// oracleIDs lists the event ids of every completed, visible call of the
+// given VDNs (nil: all) the API still holds.
+func oracleIDs(f simFixture, vdns map[int]bool) map[string]bool {
+	now := f.sim.Now()
+	ids := map[string]bool{}
+	for _, c := range f.sim.Oracle(poller.Horizon(now, f.sim.Location()), now) {
+		if c.VisibleAt.After(now) || (vdns != nil && !vdns[c.VDN]) {
+			continue
+		}
+		ids[schemas.EventID(1, c.VDN, c.Inbound, c.CallID)] = true
+	}
+	return ids
+}
+
+// checkTopic reads the whole topic and checks every event: valid against the
+// schema, keyed and partitioned by its VDN like a Java producer would, each
+// id of want present, and nothing else. It returns the number of duplicates.
+func checkTopic(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool) int {
+	t.Helper()
+	msgs := kafkatest.ReadAll(t, brokers, topic, partitions, len(want))
+	got := map[string]int{}
+	lastSeq := map[string]int64{}
+	for _, m := range msgs {
+		if err := schemas.Validate(m.Value); err != nil {
+			t.Fatalf("invalid event at %s[%d]@%d: %v", topic, m.Partition, m.Offset, err)
+		}
+		var e schemas.Event
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Key) != e.PartitionKey {
+			t.Errorf("event %s has key %q, partitionkey %q", e.ID, m.Key, e.PartitionKey)
+		}
+		if p := javaPartition(m.Key, partitions); p != m.Partition {
+			t.Errorf("event %s of VDN %s on partition %d, a Java producer picks %d", e.ID, m.Key, m.Partition, p)
+		}
+		if !want[e.ID] {
+			t.Errorf("event %s (%s) is not a call the simulator holds", e.ID, e.Subject)
+		}
+		got[e.ID]++
+		lastSeq[string(m.Key)] = m.Offset
+	}
+	dups := 0
+	for id := range want {
+		switch n := got[id]; {
+		case n == 0:
+			t.Errorf("call event %s missing from the topic", id)
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	return dups
+}
+
+// javaMurmur2 is the Java client's murmur2 (seed 0x9747b28c), written out
+// here so the test does not trust kafka-go to check kafka-go.
+func javaMurmur2(data []byte) int32 {
+	const m, r = uint32(0x5bd1e995), 24
+	n := len(data)
+	h := uint32(0x9747b28c) ^ uint32(n)
+	for i := 0; i+4 <= n; i += 4 {
+		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h = h*m ^ k
+	}
+	switch tail := data[n&^3:]; len(tail) {
+	case 3:
+		h ^= uint32(tail[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(tail[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(tail[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return int32(h)
+}
+
+func javaPartition(key []byte, partitions int) int {
+	return int(javaMurmur2(key)&0x7fffffff) % partitions
+}
+
+// 1. Backfill: every completed call the simulator holds, for 200 VDNs in
+// both directions, lands on the topic exactly once, valid, on its VDN's partition.
+func TestE2EBackfillPublishesEveryCallOnce(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 12)
+	f := startSim(t, ccmssim.Options{VDNs: 200, Seed: 1, Traffic: finiteTraffic(0.15, 6)})
+	want := oracleIDs(f, nil)
+	if len(want) < 20000 {
+		t.Fatalf("the fixture holds %d calls, want at least 20,000", len(want))
+	}
+	s := startService(t, f.vars(brokers, topic, t.TempDir(), "1-200"))
+	s.waitCommitted(t, want, 4*time.Minute)
+	s.stop(t)
+	if dups := checkTopic(t, brokers, topic, 12, want); dups != 0 {
+		t.Errorf("%d duplicates without faults or restarts", dups)
+	}
+	t.Logf("%d calls of 200 VDNs x 2 directions published", len(want))
+}
+
+// 3. Faults on: none missed; duplicates only carry the ids of real calls.
+func TestE2EFaultsLoseNothing(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 6)
+	f := startSim(t, ccmssim.Options{VDNs: 30, Seed: 2, Traffic: finiteTraffic(0.2, 7),
+		Faults: ccmssim.Faults{ServerError: 0.05, RateLimit: 0.01, RetryAfter: time.Second, Timeout: 0.005,
+			TimeoutDelay: 2 * time.Second, Truncate: 0.03, Malformed: 0.03, ResultError: 0.02,
+			NumbersAsStrings: true, IgnoreOffset: true}})
+	want := oracleIDs(f, nil)
+	vars := f.vars(brokers, topic, t.TempDir(), "1-30")
+	vars["CALLPUB_CCMS_TIMEOUT"] = "1s"
+	s := startService(t, vars)
+	s.waitCommitted(t, want, 4*time.Minute)
+	s.stop(t)
+	dups := checkTopic(t, brokers, topic, 6, want)
+	t.Logf("%d calls published through faults, %d duplicates", len(want), dups)
+}
+
+// 5. An outage longer than the API's reach: each stream's gap is reported in
+// the store with its exact span, and everything still reachable is published.
+func TestE2EOutageReportsTheExactGap(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 3)
+	control := kafkatest.Topic(t, brokers, 1)
+	f := startSim(t, ccmssim.Options{VDNs: 2, Seed: 3, Traffic: finiteTraffic(1, 7)})
+	dir := t.TempDir()
+	lastSeen := time.Now().Add(-60 * time.Hour).Truncate(time.Millisecond)
+	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, storeFile), LockTimeout: time.Second, CCID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"1/1/in", "1/1/out", "1/2/in", "1/2/out"} {
+		if err := store.SetCursor(s, lastSeen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	vars := f.vars(brokers, topic, dir, "1-2")
+	vars["CALLPUB_KAFKA_CONTROL_TOPIC"] = control
+	want := oracleIDs(f, nil)
+	horizon := poller.Horizon(time.Now(), time.UTC)
+	s := startService(t, vars)
+	s.waitCommitted(t, want, 2*time.Minute)
+	s.stop(t)
+	checkTopic(t, brokers, topic, 3, want)
+
+	store, err = dedupe.Open(dedupe.Options{Path: filepath.Join(dir, storeFile), LockTimeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	gaps, err := store.Gaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 4 {
+		t.Fatalf("gaps %+v, want one per stream", gaps)
+	}
+	for _, g := range gaps {
+		if !g.Start.Equal(lastSeen) || !g.End.Equal(horizon) {
+			t.Errorf("gap of %s is %v..%v, want %v..%v", g.Stream, g.Start, g.End, lastSeen, horizon)
+		}
+	}
+	var recs []schemas.GapData
+	for _, m := range kafkatest.ReadAll(t, brokers, control, 1, 4) {
+		var e schemas.Event
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Type != schemas.TypeGap {
+			continue
+		}
+		var d schemas.GapData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, d)
+	}
+	if len(recs) != 4 {
+		t.Errorf("%d gap records on the control topic, want 4", len(recs))
+	}
+}
+
+// Two shard replicas against one simulator and one broker: together they
+// publish every call exactly once, and neither polls the other's VDNs.
+func TestE2ETwoShardsShareTheWorkWithoutOverlap(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 6)
+	f := startSim(t, ccmssim.Options{VDNs: 40, Seed: 4, Traffic: finiteTraffic(0.2, 5)})
+	want := oracleIDs(f, nil)
+	var svcs [2]*service
+	owned := [2]map[int]bool{{}, {}}
+	for i := range svcs {
+		vars := f.vars(brokers, topic, t.TempDir(), "1-40")
+		vars["CALLPUB_SHARDS"] = "2"
+		vars["CALLPUB_POD_NAME"] = fmt.Sprintf("callpub-%d", i)
+		sh := shard{I: i, N: 2}
+		for v := 1; v <= 40; v++ {
+			if sh.owns(poller.Stream{CCID: 1, VDN: v, Dir: poller.In}) {
+				owned[i][v] = true
+			}
+		}
+		svcs[i] = startService(t, vars)
+	}
+	if len(owned[0]) == 0 || len(owned[1]) == 0 {
+		t.Fatalf("shards own %d and %d VDNs: the hash does not split 40 VDNs", len(owned[0]), len(owned[1]))
+	}
+	for i, s := range svcs {
+		s.waitCommitted(t, oracleIDs(f, owned[i]), 3*time.Minute)
+	}
+	for i, s := range svcs {
+		s.stop(t)
+		for v := range s.vdns {
+			if !owned[i][v] {
+				t.Errorf("shard %d published VDN %d, which shard %d owns", i, v, 1-i)
+			}
+		}
+	}
+	if dups := checkTopic(t, brokers, topic, 6, want); dups != 0 {
+		t.Errorf("%d duplicates between two shards", dups)
+	}
+}
