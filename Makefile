@@ -16,6 +16,7 @@ all: lint test
 # enabled test suite. The broker is stopped and its data deleted on any exit.
 test: vet
 	scripts/kafka/with-broker.sh $(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Benchmarks print their numbers (events/s, calls/s, records/s); nothing asserts on time.
 bench:
@@ -31,8 +32,10 @@ lint: vet
 demo:
 	$(GO) run ./cmd/callpub demo
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/ ./cmd/...
 
 # Fill the Kafka jar cache ahead of time (a CI cache step, or before going offline).
 kafka-jars:

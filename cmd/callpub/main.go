@@ -24,6 +24,9 @@ import (
 	_ "time/tzdata" // the container image needs no zoneinfo
 )
 
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdout, os.Stderr)
@@ -61,6 +64,9 @@ func dispatch(ctx context.Context, args []string, env envconfig.Lookuper, stdout
 		return usagef("no command given: want run, demo, check, state or tail")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "callpub", version)
+		return nil
 	case "-h", "--help", "-help", "help":
 		fmt.Fprint(stdout, usage)
 		fmt.Fprint(stdout, envHelp())
@@ -112,6 +118,7 @@ Usage:
                                    ('callpub state -h' for flags)
   callpub tail [-from beginning|end|RFC3339] [-n N] [-raw]
                                    print the topic's events readably
+  callpub version                  print the version
   callpub --help                   this text
 
 Exit codes: 0 success or stopped by SIGINT/SIGTERM, 1 runtime failure, 2 bad configuration or usage.
