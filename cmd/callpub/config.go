@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ type config struct {
 
 // help describes every variable; envHelp adds each one's default from the tags.
 // A test checks that every variable of config has a line here and in README.md.
-var help = map[string]string{
+var helpText = map[string]string{
 	"LOG_LEVEL":          "debug, info, warn or error",
 	"LOG_FORMAT":         "json or text (logs go to stderr)",
 	"HTTP_ADDR":          "ops listener: /metrics /healthz /readyz /status",
@@ -90,10 +91,30 @@ func loadConfig(ctx context.Context, env envconfig.Lookuper) (config, error) {
 	return cfg, nil
 }
 
-// configError flattens err to one line prefixed with "config: ".
+// configError flattens err to one line prefixed with "config: ", naming
+// the variable instead of go-envconfig's struct field path.
 func configError(err error) error {
-	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
-	return &usageError{fmt.Errorf("config: %s", msg)}
+	var parts []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, varName(line))
+		}
+	}
+	return &usageError{fmt.Errorf("config: %s", strings.Join(parts, "; "))}
+}
+
+// varName rewrites a go-envconfig message "Poll: VDNs: reason" to
+// "CALLPUB_VDNS: reason".
+func varName(msg string) string {
+	for _, v := range envVars() {
+		prefix := strings.Join(v.Field, ": ") + ": "
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			name := "CALLPUB_" + v.Name
+			rest = strings.TrimSuffix(rest, ": "+name)
+			return name + ": " + rest
+		}
+	}
+	return msg
 }
 
 func (c config) validate() error {
@@ -155,13 +176,14 @@ func (f *fileLookuper) Lookup(key string) (string, bool) {
 type envVar struct {
 	Name, Default string
 	Required      bool
+	Field         []string // Go field path, e.g. Poll, VDNs
 }
 
 // envVars lists every variable config reads, in declaration order, without the CALLPUB_ prefix.
 func envVars() []envVar {
 	var out []envVar
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
+	var walk func(t reflect.Type, prefix string, path []string)
+	walk = func(t reflect.Type, prefix string, path []string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			tag, hasTag := f.Tag.Lookup("env")
@@ -174,13 +196,13 @@ func envVars() []envVar {
 						p += v
 					}
 				}
-				walk(f.Type, p)
+				walk(f.Type, p, append(slices.Clone(path), f.Name))
 				continue
 			}
 			if !hasTag || name == "" {
 				continue
 			}
-			v := envVar{Name: prefix + name}
+			v := envVar{Name: prefix + name, Field: append(slices.Clone(path), f.Name)}
 			if _, d, ok := strings.Cut(opts, "default="); ok {
 				v.Default = d
 			}
@@ -188,7 +210,7 @@ func envVars() []envVar {
 			out = append(out, v)
 		}
 	}
-	walk(reflect.TypeFor[config](), "")
+	walk(reflect.TypeFor[config](), "", nil)
 	return out
 }
 
@@ -204,7 +226,7 @@ func envHelp() string {
 		case d == "":
 			d = "unset"
 		}
-		desc := help[v.Name]
+		desc := helpText[v.Name]
 		if desc == "" {
 			desc = ccmsHelp[v.Name]
 		}
