@@ -124,7 +124,11 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 	if !plan.Gap.Empty() {
 		p.reportGap(ls, plan.Gap)
 	}
-	p.log.Debug("window done", "stream", ls.key, "lane", "fresh", "window_start", plan.Read.Start,
+	level := slog.LevelDebug // empty steps stay quiet with thousands of streams
+	if n > 0 || !plan.Gap.Empty() {
+		level = slog.LevelInfo
+	}
+	p.log.Log(ctx, level, "window done", "stream", ls.key, "lane", "fresh", "window_start", plan.Read.Start,
 		"window_end", plan.Read.End, "fetched", len(calls), "published", n)
 	if err := p.heartbeat(ctx, ls, plan.NewCursor, now); err != nil {
 		return outcome{}, err

@@ -112,13 +112,14 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	var c config
 	fs := newFlagSet(&c)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr, fs) }
+	fs.Usage = func() {} // printed below, once, to the right stream
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, fs)
 			return 0
 		}
-		return 2 // the flag package printed the error and the usage
+		usage(stderr, fs) // the flag package printed the error
+		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ccms-sim: unexpected arguments %q\n", fs.Args())
