@@ -226,7 +226,7 @@ func checkTopic(t *testing.T, brokers []string, topic string, partitions int, wa
 		if string(m.Key) != e.PartitionKey {
 			t.Errorf("event %s has key %q, partitionkey %q", e.ID, m.Key, e.PartitionKey)
 		}
-		if p := javaPartition(m.Key, partitions); p != m.Partition {
+		if p := kafkatest.JavaPartition(m.Key, partitions); p != m.Partition {
 			t.Errorf("event %s of VDN %s on partition %d, a Java producer picks %d", e.ID, m.Key, m.Partition, p)
 		}
 		if !want[e.ID] {
@@ -245,40 +245,6 @@ func checkTopic(t *testing.T, brokers []string, topic string, partitions int, wa
 		}
 	}
 	return dups
-}
-
-// javaMurmur2 is the Java client's murmur2 (seed 0x9747b28c), written out
-// here so the test does not trust kafka-go to check kafka-go.
-func javaMurmur2(data []byte) int32 {
-	const m, r = uint32(0x5bd1e995), 24
-	n := len(data)
-	h := uint32(0x9747b28c) ^ uint32(n)
-	for i := 0; i+4 <= n; i += 4 {
-		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h = h*m ^ k
-	}
-	switch tail := data[n&^3:]; len(tail) {
-	case 3:
-		h ^= uint32(tail[2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(tail[1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(tail[0])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return int32(h)
-}
-
-func javaPartition(key []byte, partitions int) int {
-	return int(javaMurmur2(key)&0x7fffffff) % partitions
 }
 
 // 1. Backfill: every completed call the simulator holds, for 200 VDNs in

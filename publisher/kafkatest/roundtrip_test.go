@@ -9,49 +9,6 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// javaMurmur2 is the Java client's org.apache.kafka.common.utils.Utils.murmur2,
-// written out from the algorithm (seed 0x9747b28c, m 0x5bd1e995, r 24) so the
-// test does not trust kafka-go's implementation to check kafka-go.
-func javaMurmur2(data []byte) int32 {
-	const (
-		seed uint32 = 0x9747b28c
-		m    uint32 = 0x5bd1e995
-		r           = 24
-	)
-	n := len(data)
-	h := seed ^ uint32(n)
-	for i := 0; i+4 <= n; i += 4 {
-		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	tail := data[n&^3:]
-	switch len(tail) {
-	case 3:
-		h ^= uint32(tail[2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(tail[1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(tail[0])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return int32(h)
-}
-
-// javaPartition is what the Java producer's default partitioner picks for a
-// non-null key: toPositive(murmur2(key)) % numPartitions.
-func javaPartition(key []byte, partitions int) int {
-	return int(javaMurmur2(key)&0x7fffffff) % partitions
-}
-
 func TestJavaMurmur2KnownValues(t *testing.T) {
 	// Values produced by the Java client (Utils.murmur2), as pinned in Kafka's own UtilsTest.
 	cases := []struct {
@@ -66,7 +23,7 @@ func TestJavaMurmur2KnownValues(t *testing.T) {
 		{"abc", 479470107},
 	}
 	for _, c := range cases {
-		if got := javaMurmur2([]byte(c.key)); got != c.want {
+		if got := JavaMurmur2([]byte(c.key)); got != c.want {
 			t.Errorf("murmur2(%q) = %d, want %d", c.key, got, c.want)
 		}
 	}
@@ -112,7 +69,7 @@ func TestMurmur2RoundTripKeepsJavaPartitionsAndPerKeyOrder(t *testing.T) {
 	last := map[string]int{}
 	wrong := 0
 	for _, m := range got {
-		if want := javaPartition(m.Key, partitions); m.Partition != want {
+		if want := JavaPartition(m.Key, partitions); m.Partition != want {
 			wrong++
 			if wrong <= 5 {
 				t.Errorf("key %s on partition %d, a Java producer picks %d", m.Key, m.Partition, want)
