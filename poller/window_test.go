@@ -195,3 +195,23 @@ func TestVDNSetParsesRanges(t *testing.T) {
 		}
 	}
 }
+
+// Whatever VDN list parses renders to a form that parses to the same set.
+func FuzzVDNSet(f *testing.F) {
+	for _, s := range []string{"1-200,305", "7", " 3 ,4-5", "5000", "0", "1-", "-3", "1,1", "2-1", "1-5000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var v VDNSet
+		if err := v.UnmarshalText([]byte(s)); err != nil {
+			return
+		}
+		if len(v) == 0 || v[0] < 1 || v[len(v)-1] > 5000 {
+			t.Fatalf("%q parsed to %v", s, v)
+		}
+		var again VDNSet
+		if err := again.UnmarshalText([]byte(v.String())); err != nil || again.String() != v.String() {
+			t.Fatalf("%q -> %q -> %v (%v)", s, v.String(), again, err)
+		}
+	})
+}

@@ -390,3 +390,73 @@ func TestE2ETwoShardsShareTheWorkWithoutOverlap(t *testing.T) {
 		t.Errorf("%d duplicates between two shards", dups)
 	}
 }
+
+// 2. Live: calls keep arriving with ingestion delays, some listed while
+// still running; after 20 s of live traffic every call that became visible
+// is published.
+func TestE2ELiveTrafficMissesNothing(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 3)
+	f := startSim(t, ccmssim.Options{VDNs: 6, Seed: 6, Traffic: ccmssim.Traffic{
+		BusyShare: 1, BusyPerHour: 1800, Flat: true, ListInProgress: true, InProgressShare: 1,
+		MeanTalk: 15 * time.Second, MeanWait: 5 * time.Second, LongCallShare: -1,
+		IngestDelayMax: 8 * time.Second, Start: time.Now().Add(-30 * time.Minute)}})
+	vars := f.vars(brokers, topic, t.TempDir(), "1-6")
+	s := startService(t, vars)
+	s.waitCommitted(t, oracleIDs(f, nil), 2*time.Minute) // the backfill of the last half hour
+	<-time.After(20 * time.Second)                       // live traffic: the test's duration, not a synchronisation
+	// Calls visible for 10 s have had a fresh step (1 s) and a sweep (5 s).
+	settled := time.Now().Add(-10 * time.Second)
+	want := map[string]bool{}
+	live := 0
+	for _, c := range f.sim.Oracle(poller.Horizon(time.Now(), time.UTC), time.Now()) {
+		if c.VisibleAt.Before(settled) {
+			want[schemas.EventID(1, c.VDN, c.Inbound, c.CallID)] = true
+			if c.VisibleAt.After(settled.Add(-20 * time.Second)) {
+				live++
+			}
+		}
+	}
+	if live < 10 {
+		t.Fatalf("only %d calls completed during the live period: the test proves little", live)
+	}
+	s.waitCommitted(t, want, time.Minute)
+	s.stop(t)
+	if dups := checkTopicContains(t, brokers, topic, 3, want); dups != 0 {
+		t.Errorf("%d duplicates in live traffic without faults", dups)
+	}
+	t.Logf("%d calls published, %d of them completed during the live period", len(want), live)
+}
+
+// checkTopicContains is checkTopic for a topic that may also hold calls that
+// became visible after want was computed.
+func checkTopicContains(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool) int {
+	t.Helper()
+	msgs := kafkatest.ReadAll(t, brokers, topic, partitions, len(want))
+	got := map[string]int{}
+	for _, m := range msgs {
+		if err := schemas.Validate(m.Value); err != nil {
+			t.Fatalf("invalid event: %v", err)
+		}
+		var e schemas.Event
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		if p := kafkatest.JavaPartition(m.Key, partitions); p != m.Partition {
+			t.Errorf("event %s on partition %d, a Java producer picks %d", e.ID, m.Partition, p)
+		}
+		got[e.ID]++
+	}
+	dups := 0
+	for _, n := range got {
+		if n > 1 {
+			dups += n - 1
+		}
+	}
+	for id := range want {
+		if got[id] == 0 {
+			t.Errorf("call event %s missing from the topic", id)
+		}
+	}
+	return dups
+}
