@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/publisher/kafkatest"
+	"github.com/callpub/callpub/schemas"
+)
+
+// The benchmarks below measure the numbers the README quotes, on this
+// machine, with the simulator and a real broker. They print; they assert
+// nothing about time. Run them with
+//
+//	eval "$(scripts/kafka/start.sh)"
+//	go test -run '^$' -bench 'Backfill|RunRSS' -benchtime 1x ./cmd/callpub/
+//	scripts/kafka/stop.sh
+
+// BenchmarkBackfill backfills a fixed set of more than 20,000 calls (200 VDNs
+// x 2 directions, 6 hours) from the HTTPS simulator into a fresh 12-partition
+// topic and reports events/s from start to the last commit, CC-CMS requests
+// per event, and requests against the minimum ceil(calls/100). It then writes
+// the same records with a bare kafka-go Writer set up like the publisher, in
+// 100-record calls from 4 goroutines, and reports that ceiling and the
+// backfill's share of it.
+func BenchmarkBackfill(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	f := startSimTB(b, ccmssim.Options{VDNs: 200, Seed: 1, Traffic: finiteTraffic(0.15, 6)})
+	want := oracleIDs(f, nil)
+	if len(want) < 20000 {
+		b.Fatalf("the fixture holds %d calls, want at least 20,000", len(want))
+	}
+	var backfill, ceiling, reqs float64
+	for b.Loop() {
+		topic := kafkatest.Topic(b, brokers, 12)
+		before := f.sim.Requests()
+		start := time.Now()
+		s := startServiceTB(b, f.vars(brokers, topic, b.TempDir(), "1-200"))
+		events := s.waitCommitted(b, want, 4*time.Minute)
+		elapsed := time.Since(start)
+		reqs = float64(f.sim.Requests() - before)
+		s.stop(b)
+		backfill = float64(len(want)) / elapsed.Seconds()
+
+		msgs := make([]kafka.Message, len(events))
+		ceilTopic := kafkatest.Topic(b, brokers, 12)
+		for i, e := range events {
+			v, err := json.Marshal(e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs[i] = kafka.Message{Topic: ceilTopic, Key: []byte(e.PartitionKey), Value: v,
+				Headers: []kafka.Header{{Key: "content-type", Value: []byte(schemas.ContentType)}}}
+		}
+		ceiling = rawWrite(b, brokers, msgs, 100, 4)
+	}
+	calls := float64(len(want))
+	b.ReportMetric(calls, "calls")
+	b.ReportMetric(backfill, "events/s")
+	b.ReportMetric(reqs/calls, "requests/event")
+	b.ReportMetric(reqs/math.Ceil(calls/100), "requests_vs_min")
+	b.ReportMetric(ceiling, "kafka_ceiling_events/s")
+	b.ReportMetric(backfill/ceiling, "backfill_vs_ceiling")
+}
+
+// rawWrite writes msgs with a kafka-go Writer configured like the publisher's
+// (acks=all, murmur2, lz4, 5 ms batch timeout, 1000-record batches), in
+// synchronous calls of `page` records from `workers` goroutines, and returns
+// acknowledged records per second.
+func rawWrite(b *testing.B, brokers []string, msgs []kafka.Message, page, workers int) float64 {
+	b.Helper()
+	w := &kafka.Writer{
+		Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+		Compression: kafka.Lz4, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000, BatchBytes: 1 << 20,
+		MaxAttempts: 3, WriteTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+	}
+	defer w.Close()
+	// One warm-up record: the writer's metadata and connections are set up
+	// outside the timed part, as the service's are by its topic check.
+	if err := w.WriteMessages(b.Context(), msgs[0]); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range workers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(int64(page))) - page
+				if lo >= len(msgs) {
+					return
+				}
+				if err := w.WriteMessages(b.Context(), msgs[lo:min(lo+page, len(msgs))]...); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(len(msgs)) / elapsed.Seconds()
+}
+
+// BenchmarkRunRSS builds the real binary, runs `callpub run` for 5,000 VDNs
+// x 2 directions (10,000 streams, START_AT=now) against the simulator until
+// every stream finished a step (its /status shows last_ok on every row), and
+// reports the process's peak resident set (VmHWM). A SIGTERM must then stop it
+// with exit code 0.
+func BenchmarkRunRSS(b *testing.B) {
+	const vdns = 5000
+	brokers := kafkatest.Brokers(b)
+	bin := filepath.Join(b.TempDir(), "callpub")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	f := startSimTB(b, ccmssim.Options{VDNs: vdns, Seed: 7})
+	var peak, rss, secs, reqs, cores, steadyRPM float64
+	for b.Loop() {
+		topic := kafkatest.Topic(b, brokers, 12)
+		addr := freeAddr(b)
+		vars := f.vars(brokers, topic, b.TempDir(), fmt.Sprintf("1-%d", vdns))
+		for k, v := range map[string]string{
+			"CALLPUB_START_AT": "now", "CALLPUB_CCMS_RATE": "500", "CALLPUB_HTTP_ADDR": addr,
+			"CALLPUB_POLL_INTERVAL": "30s", "CALLPUB_POLL_MAX_INTERVAL": "5m", "CALLPUB_LOOKBACK": "30m",
+			"CALLPUB_POLL_MAX_SPAN": "2h", "CALLPUB_SWEEP_INTERVAL": "15m", "CALLPUB_SWEEP_LOOKBACK": "6h",
+			"CALLPUB_POLL_RETRY_BASE": "2s", "CALLPUB_POLL_RETRY_MAX": "1m",
+		} {
+			vars[k] = v
+		}
+		var out bytes.Buffer
+		cmd := exec.Command(bin, "run")
+		cmd.Env = os.Environ()
+		for k, v := range vars {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
+		before := f.sim.Requests()
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		waitAllStepped(b, cmd, addr, vdns*2, 5*time.Minute, &out)
+		secs = time.Since(start).Seconds()
+		reqs = float64(f.sim.Requests() - before)
+		// Then 30 s of steady polling: the CPU it costs sizes the pod's request.
+		cpu0, steadyStart, reqs0 := procCPUSeconds(b, cmd.Process.Pid), time.Now(), f.sim.Requests()
+		<-time.After(30 * time.Second) // the measurement period, not a synchronisation
+		cores = (procCPUSeconds(b, cmd.Process.Pid) - cpu0) / time.Since(steadyStart).Seconds()
+		steadyRPM = float64(f.sim.Requests()-reqs0) / time.Since(steadyStart).Minutes()
+		peak = procKiB(b, cmd.Process.Pid, "VmHWM") / 1024
+		rss = procKiB(b, cmd.Process.Pid, "VmRSS") / 1024
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("callpub run after SIGTERM: %v, want exit 0\n%s", err, lastLines(out.String(), 20))
+		}
+	}
+	b.ReportMetric(vdns*2, "streams")
+	b.ReportMetric(peak, "peak_rss_MiB")
+	b.ReportMetric(rss, "rss_MiB")
+	b.ReportMetric(secs, "s_to_all_stepped")
+	b.ReportMetric(reqs, "requests_to_all_stepped")
+	b.ReportMetric(cores, "steady_cpu_cores")
+	b.ReportMetric(steadyRPM, "steady_req/min")
+}
+
+// procCPUSeconds is utime+stime of a process, from /proc/<pid>/stat.
+func procCPUSeconds(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the ")" closing the command name; utime and stime are the 12th and 13th.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("parse /proc/%d/stat: %q", pid, raw)
+	}
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// waitAllStepped polls /status every second until `streams` rows all have
+// last_ok set, or fails after timeout or when the process exits.
+func waitAllStepped(b *testing.B, cmd *exec.Cmd, addr string, streams int, timeout time.Duration, out *bytes.Buffer) {
+	b.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	client := &http.Client{Timeout: 10 * time.Second}
+	stepped := 0
+	for {
+		select {
+		case <-deadline.C:
+			b.Fatalf("%d of %d streams stepped after %v\n%s", stepped, streams, timeout, lastLines(out.String(), 20))
+		case <-tick.C:
+		}
+		if cmd.ProcessState != nil || syscall.Kill(cmd.Process.Pid, 0) != nil {
+			b.Fatalf("callpub run exited early\n%s", lastLines(out.String(), 20))
+		}
+		resp, err := client.Get("http://" + addr + "/status")
+		if err != nil {
+			continue // not listening yet
+		}
+		var st struct {
+			Rows []struct {
+				LastOK time.Time `json:"last_ok"`
+			} `json:"stream_status"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		_ = resp.Body.Close()
+		if err != nil {
+			b.Fatalf("/status: %v", err)
+		}
+		stepped = 0
+		for _, r := range st.Rows {
+			if !r.LastOK.IsZero() {
+				stepped++
+			}
+		}
+		if len(st.Rows) == streams && stepped == streams {
+			return
+		}
+	}
+}
+
+// procKiB reads a "Vm...: N kB" line of /proc/<pid>/status.
+func procKiB(b *testing.B, pid int, field string) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for l := range strings.Lines(string(raw)) {
+		if name, rest, ok := strings.Cut(l, ":"); ok && name == field {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatalf("%s: %v", field, err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// freeAddr is a loopback address nobody listens on right now.
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return addr
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// startSimTB is startSim for benchmarks.
+func startSimTB(tb testing.TB, o ccmssim.Options) simFixture {
+	tb.Helper()
+	o.AK, o.SK, o.CCID = "e2e-ak", "e2e-sk", 1
+	sim, err := ccmssim.New(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := ccmssim.StartServer(sim, ccmssim.ServerOptions{TLS: true, CertDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = srv.Close() })
+	return simFixture{sim: sim, srv: srv}
+}
+
+// benchService is the e2e service for benchmarks: serve() in the background,
+// keeping every committed event in commit order.
+type benchService struct {
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+	ids    map[string]bool
+	events []schemas.Event
+	more   chan struct{}
+}
+
+func startServiceTB(tb testing.TB, vars map[string]string) *benchService {
+	tb.Helper()
+	cfg, err := loadConfig(tb.Context(), envconfig.MapLookuper(vars))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(tb.Context())
+	s := &benchService{cancel: cancel, done: make(chan error, 1), ids: map[string]bool{}, more: make(chan struct{}, 1)}
+	logger := slog.New(slog.DiscardHandler)
+	go func() {
+		s.done <- serve(ctx, cfg, logger, hooks{onPublished: func(events []schemas.Event) {
+			s.mu.Lock()
+			for _, e := range events {
+				if !s.ids[e.ID] {
+					s.ids[e.ID] = true
+					s.events = append(s.events, e)
+				}
+			}
+			s.mu.Unlock()
+			select {
+			case s.more <- struct{}{}:
+			default:
+			}
+		}})
+	}()
+	tb.Cleanup(func() { s.stop(tb) })
+	return s
+}
+
+// waitCommitted waits until every id in want was committed and returns the
+// committed events in commit order.
+func (s *benchService) waitCommitted(tb testing.TB, want map[string]bool, timeout time.Duration) []schemas.Event {
+	tb.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		missing := 0
+		for id := range want {
+			if !s.ids[id] {
+				missing++
+			}
+		}
+		events := s.events
+		s.mu.Unlock()
+		if missing == 0 {
+			return events
+		}
+		select {
+		case <-s.more:
+		case err := <-s.done:
+			tb.Fatalf("service stopped with %d calls missing: %v", missing, err)
+		case <-deadline.C:
+			tb.Fatalf("%d of %d calls not committed after %v", missing, len(want), timeout)
+		}
+	}
+}
+
+func (s *benchService) stop(tb testing.TB) {
+	tb.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	if err := <-s.done; err != nil {
+		tb.Errorf("service stopped with %v, want nil", err)
+	}
+}
