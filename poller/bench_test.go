@@ -151,7 +151,7 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 	for i := range cfg.VDNs {
 		cfg.VDNs[i] = i + 1
 	}
-	cfg.PollInterval, cfg.MaxInterval, cfg.Lookback, cfg.MaxSpan = 30*time.Second, 5*time.Minute, 30*time.Minute, 2*time.Hour
+	cfg.PollInterval, cfg.MaxInterval, cfg.Lookback, cfg.MaxSpan = 30*time.Second, 5*time.Minute, 15*time.Minute, 2*time.Hour
 	cfg.SweepInterval, cfg.SweepLookback, cfg.StartAt = 15*time.Minute, 6*time.Hour, "now"
 	cfg.Rate, cfg.MaxInFlight = 10000, 8
 	cfg.RetryBase, cfg.RetryMax, cfg.StepTimeout = 2*time.Second, 5*time.Minute, 5*time.Minute

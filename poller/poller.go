@@ -65,7 +65,7 @@ type Config struct {
 	Directions     Directions    `env:"DIRECTIONS, default=in,out"`
 	PollInterval   time.Duration `env:"POLL_INTERVAL, default=30s"`
 	MaxInterval    time.Duration `env:"POLL_MAX_INTERVAL, default=5m"`
-	Lookback       time.Duration `env:"LOOKBACK, default=30m"`
+	Lookback       time.Duration `env:"LOOKBACK, default=15m"`
 	Lag            time.Duration `env:"POLL_LAG, default=5s"`
 	MaxSpan        time.Duration `env:"POLL_MAX_SPAN, default=2h"`
 	SweepInterval  time.Duration `env:"SWEEP_INTERVAL, default=15m"`

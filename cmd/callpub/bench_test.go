@@ -150,7 +150,7 @@ func BenchmarkRunRSS(b *testing.B) {
 		vars := f.vars(brokers, topic, b.TempDir(), fmt.Sprintf("1-%d", vdns))
 		for k, v := range map[string]string{
 			"CALLPUB_START_AT": "now", "CALLPUB_CCMS_RATE": "500", "CALLPUB_HTTP_ADDR": addr,
-			"CALLPUB_POLL_INTERVAL": "30s", "CALLPUB_POLL_MAX_INTERVAL": "5m", "CALLPUB_LOOKBACK": "30m",
+			"CALLPUB_POLL_INTERVAL": "30s", "CALLPUB_POLL_MAX_INTERVAL": "5m", "CALLPUB_LOOKBACK": "15m",
 			"CALLPUB_POLL_MAX_SPAN": "2h", "CALLPUB_SWEEP_INTERVAL": "15m", "CALLPUB_SWEEP_LOOKBACK": "6h",
 			"CALLPUB_POLL_RETRY_BASE": "2s", "CALLPUB_POLL_RETRY_MAX": "1m",
 		} {

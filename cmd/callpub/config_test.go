@@ -42,7 +42,7 @@ func TestConfigErrorsAreOneLineNamingTheVariable(t *testing.T) {
 		{"a shard outside its count", map[string]string{"CALLPUB_SHARD": "2/2"}, `config: CALLPUB_SHARD: "2/2" is not i/n with 0 <= i < n`},
 		{"a pod name without ordinal", map[string]string{"CALLPUB_SHARDS": "3", "CALLPUB_POD_NAME": "callpub"}, `config: CALLPUB_POD_NAME: "callpub" has no StatefulSet ordinal (want a name like callpub-2), needed with CALLPUB_SHARDS`},
 		{"a secret given twice", map[string]string{"CALLPUB_CCMS_SK_FILE": "/dev/null"}, "config: CALLPUB_CCMS_SK and CALLPUB_CCMS_SK_FILE are both set"},
-		{"a sweep shorter than the lookback", map[string]string{"CALLPUB_SWEEP_LOOKBACK": "1m"}, "config: CALLPUB_SWEEP_LOOKBACK: 1m0s must be between CALLPUB_LOOKBACK (30m0s) and 48h"},
+		{"a sweep shorter than the lookback", map[string]string{"CALLPUB_SWEEP_LOOKBACK": "1m"}, "config: CALLPUB_SWEEP_LOOKBACK: 1m0s must be between CALLPUB_LOOKBACK (15m0s) and 48h"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
