@@ -25,9 +25,9 @@ func TestSecretNeverAppearsInOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputs := map[string]string{
-		"%v":        fmt.Sprintf("%v", cfg),
-		"%+v":       fmt.Sprintf("%+v", cfg),
-		"%#v":       fmt.Sprintf("%#v", cfg),
+		"%v":  fmt.Sprintf("%v", cfg),
+		"%+v": fmt.Sprintf("%+v", cfg),
+		"%#v": fmt.Sprintf("%#v", cfg),
 		//lint:ignore S1025 the test checks what fmt prints, not the String method
 		"%s":        fmt.Sprintf("%s", cfg.Password),
 		"%q":        fmt.Sprintf("%q", cfg.Password),
