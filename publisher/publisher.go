@@ -124,8 +124,11 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Publisher
 		Compression: compressions[cfg.Compression],
 		// kafka-go's chatty Logger stays off; its errors go to slog.
 		Logger: nil,
+		// Warn, not Error: kafka-go reports every failed attempt here, also
+		// those its own retries then fix (a leader moving, say). A write that
+		// finally fails comes back from Publish and is logged by the poller.
 		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
-			logger.Error(fmt.Sprintf(f, a...), "component", "kafka")
+			logger.Warn(fmt.Sprintf(f, a...), "component", "kafka")
 		}),
 		Transport: transport,
 		// Off is the zero value; spelled out because a mistyped topic must

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -21,7 +19,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callpub/callpub/poller/ccmssim"
 	"github.com/callpub/callpub/publisher/kafkatest"
@@ -45,7 +42,7 @@ import (
 // backfill's share of it.
 func BenchmarkBackfill(b *testing.B) {
 	brokers := kafkatest.Brokers(b)
-	f := startSimTB(b, ccmssim.Options{VDNs: 200, Seed: 1, Traffic: finiteTraffic(0.15, 6)})
+	f := startSim(b, ccmssim.Options{VDNs: 200, Seed: 1, Traffic: finiteTraffic(0.15, 6)})
 	want := oracleIDs(f, nil)
 	if len(want) < 20000 {
 		b.Fatalf("the fixture holds %d calls, want at least 20,000", len(want))
@@ -55,8 +52,9 @@ func BenchmarkBackfill(b *testing.B) {
 		topic := kafkatest.Topic(b, brokers, 12)
 		before := f.sim.Requests()
 		start := time.Now()
-		s := startServiceTB(b, f.vars(brokers, topic, b.TempDir(), "1-200"))
-		events := s.waitCommitted(b, want, 4*time.Minute)
+		s := startService(b, f.vars(brokers, topic, b.TempDir(), "1-200"))
+		s.waitCommitted(b, want, 4*time.Minute)
+		events := s.committed()
 		elapsed := time.Since(start)
 		reqs = float64(f.sim.Requests() - before)
 		s.stop(b)
@@ -142,7 +140,7 @@ func BenchmarkRunRSS(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	f := startSimTB(b, ccmssim.Options{VDNs: vdns, Seed: 7})
+	f := startSim(b, ccmssim.Options{VDNs: vdns, Seed: 7})
 	var peak, rss, secs, reqs, cores, steadyRPM float64
 	for b.Loop() {
 		topic := kafkatest.Topic(b, brokers, 12)
@@ -305,101 +303,4 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-// startSimTB is startSim for benchmarks.
-func startSimTB(tb testing.TB, o ccmssim.Options) simFixture {
-	tb.Helper()
-	o.AK, o.SK, o.CCID = "e2e-ak", "e2e-sk", 1
-	sim, err := ccmssim.New(o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := ccmssim.StartServer(sim, ccmssim.ServerOptions{TLS: true, CertDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = srv.Close() })
-	return simFixture{sim: sim, srv: srv}
-}
-
-// benchService is the e2e service for benchmarks: serve() in the background,
-// keeping every committed event in commit order.
-type benchService struct {
-	cancel context.CancelFunc
-	done   chan error
-	mu     sync.Mutex
-	ids    map[string]bool
-	events []schemas.Event
-	more   chan struct{}
-}
-
-func startServiceTB(tb testing.TB, vars map[string]string) *benchService {
-	tb.Helper()
-	cfg, err := loadConfig(tb.Context(), envconfig.MapLookuper(vars))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(tb.Context())
-	s := &benchService{cancel: cancel, done: make(chan error, 1), ids: map[string]bool{}, more: make(chan struct{}, 1)}
-	logger := slog.New(slog.DiscardHandler)
-	go func() {
-		s.done <- serve(ctx, cfg, logger, hooks{onPublished: func(events []schemas.Event) {
-			s.mu.Lock()
-			for _, e := range events {
-				if !s.ids[e.ID] {
-					s.ids[e.ID] = true
-					s.events = append(s.events, e)
-				}
-			}
-			s.mu.Unlock()
-			select {
-			case s.more <- struct{}{}:
-			default:
-			}
-		}})
-	}()
-	tb.Cleanup(func() { s.stop(tb) })
-	return s
-}
-
-// waitCommitted waits until every id in want was committed and returns the
-// committed events in commit order.
-func (s *benchService) waitCommitted(tb testing.TB, want map[string]bool, timeout time.Duration) []schemas.Event {
-	tb.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		missing := 0
-		for id := range want {
-			if !s.ids[id] {
-				missing++
-			}
-		}
-		events := s.events
-		s.mu.Unlock()
-		if missing == 0 {
-			return events
-		}
-		select {
-		case <-s.more:
-		case err := <-s.done:
-			tb.Fatalf("service stopped with %d calls missing: %v", missing, err)
-		case <-deadline.C:
-			tb.Fatalf("%d of %d calls not committed after %v", missing, len(want), timeout)
-		}
-	}
-}
-
-func (s *benchService) stop(tb testing.TB) {
-	tb.Helper()
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	s.cancel = nil
-	if err := <-s.done; err != nil {
-		tb.Errorf("service stopped with %v, want nil", err)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -47,7 +48,7 @@ type simFixture struct {
 	srv *ccmssim.Server
 }
 
-func startSim(t *testing.T, o ccmssim.Options) simFixture {
+func startSim(t testing.TB, o ccmssim.Options) simFixture {
 	t.Helper()
 	o.AK, o.SK, o.CCID = "e2e-ak", "e2e-sk", 1
 	sim, err := ccmssim.New(o)
@@ -101,12 +102,13 @@ type service struct {
 	cancel context.CancelFunc
 	done   chan error
 	mu     sync.Mutex
-	ids    map[string]int // event id -> times committed
+	ids    map[string]int  // event id -> times committed
+	events []schemas.Event // each id's first commit, in commit order
 	vdns   map[int]bool
 	more   chan struct{} // signalled after each commit
 }
 
-func startService(t *testing.T, vars map[string]string) *service {
+func startService(t testing.TB, vars map[string]string) *service {
 	t.Helper()
 	cfg, err := loadConfig(t.Context(), envconfig.MapLookuper(vars))
 	if err != nil {
@@ -120,6 +122,9 @@ func startService(t *testing.T, vars map[string]string) *service {
 		s.done <- serve(ctx, cfg, logger, hooks{onPublished: func(events []schemas.Event) {
 			s.mu.Lock()
 			for _, e := range events {
+				if s.ids[e.ID] == 0 {
+					s.events = append(s.events, e)
+				}
 				s.ids[e.ID]++
 				v, _ := strconv.Atoi(e.PartitionKey)
 				s.vdns[v] = true
@@ -136,7 +141,7 @@ func startService(t *testing.T, vars map[string]string) *service {
 }
 
 // waitCommitted waits until every id in want was committed, or fails after timeout.
-func (s *service) waitCommitted(t *testing.T, want map[string]bool, timeout time.Duration) {
+func (s *service) waitCommitted(t testing.TB, want map[string]bool, timeout time.Duration) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -171,7 +176,14 @@ func (s *service) waitCommitted(t *testing.T, want map[string]bool, timeout time
 	}
 }
 
-func (s *service) stop(t *testing.T) {
+// committed returns each committed event once, in commit order.
+func (s *service) committed() []schemas.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+func (s *service) stop(t testing.TB) {
 	t.Helper()
 	if s.cancel == nil {
 		return
@@ -183,7 +195,7 @@ func (s *service) stop(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Logf("%s", b)
