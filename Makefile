@@ -4,7 +4,7 @@
 GO          ?= go
 GOTESTFLAGS ?=
 BENCH       ?= .
-BENCHTIME   ?= 1x
+BENCHTIME   ?= 1s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all test bench lint vet demo kafka-jars build fuzz
