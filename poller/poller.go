@@ -291,8 +291,23 @@ func (p *Poller) Work(ctx context.Context) error {
 		if err != nil {
 			return nil
 		}
-		stepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StepTimeout)
+		// The turn in hand runs on, detached from ctx, when a stop arrives; it
+		// gets CALLPUB_POLL_STEP_TIMEOUT from then on to finish and commit.
+		stepCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		var grace *time.Timer
+		var graceMu sync.Mutex
+		stopGrace := context.AfterFunc(ctx, func() {
+			graceMu.Lock()
+			grace = time.AfterFunc(p.cfg.StepTimeout, cancel)
+			graceMu.Unlock()
+		})
 		follow, err := p.turn(stepCtx, t)
+		stopGrace()
+		graceMu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		graceMu.Unlock()
 		cancel()
 		p.sched.done(t, follow)
 		if errors.Is(err, dedupe.ErrClosed) {

@@ -95,10 +95,12 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 		cursor = now.Add(-p.cfg.Lookback)
 	}
 	plan := PlanFresh(cursor, now, p.loc, p.wc)
-	if plan.Idle && plan.Gap.Empty() {
+	if plan.Idle && plan.Gap.Empty() && !st.Cursor.IsZero() {
 		p.noteState(ls, st)
-		return outcome{idle: true}, p.heartbeat(ctx, ls, st.Cursor, now)
+		return outcome{idle: true}, p.heartbeat(ctx, ls, now)
 	}
+	// A new stream commits its first cursor even when there is nothing to
+	// read yet (START_AT=now with a lookback no longer than the lag).
 	var calls []ccms.Call
 	if !plan.Read.Empty() {
 		if calls, err = p.read(ctx, ls, plan.Read); err != nil {
@@ -130,7 +132,7 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 	}
 	p.log.Log(ctx, level, "window done", "stream", ls.key, "lane", "fresh", "window_start", plan.Read.Start,
 		"window_end", plan.Read.End, "fetched", len(calls), "published", n)
-	if err := p.heartbeat(ctx, ls, plan.NewCursor, now); err != nil {
+	if err := p.heartbeat(ctx, ls, now); err != nil {
 		return outcome{}, err
 	}
 	return outcome{fetched: len(calls), behind: plan.Behind}, nil
@@ -264,7 +266,9 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 	byID := make(map[string]schemas.Call, len(calls))
 	for _, c := range calls {
 		if !c.Completed() {
-			ft := filterTime(c, now)
+			// The API returned the call in a window inside its reach, so it can
+			// be read again from the horizon even if an earlier timestamp is older.
+			ft := maxTime(filterTime(c, now), earliest)
 			if old, ok := pending[c.CallID]; ok {
 				ft = old.FilterTime
 			}
@@ -341,13 +345,18 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 	return len(events), nil
 }
 
-// heartbeat publishes the stream's watermark on the control topic, at most
-// once per CALLPUB_HEARTBEAT_INTERVAL.
-func (p *Poller) heartbeat(ctx context.Context, ls *live, cursor, now time.Time) error {
-	if cursor.IsZero() || now.Sub(ls.lastHeartbeat) < p.cfg.Heartbeat {
+// heartbeat publishes the stream's watermark — everything before it is
+// published: the cursor, or the oldest pending call if older — on the control
+// topic, at most once per CALLPUB_HEARTBEAT_INTERVAL.
+func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) error {
+	p.mu.Lock()
+	started := !ls.cursor.IsZero()
+	w := p.watermark(ls, now)
+	p.mu.Unlock()
+	if !started || now.Sub(ls.lastHeartbeat) < p.cfg.Heartbeat {
 		return nil
 	}
-	if err := p.pub.PublishControl(ctx, p.enc.Heartbeat(ls.key, cursor, now)); err != nil {
+	if err := p.pub.PublishControl(ctx, p.enc.Heartbeat(ls.key, w, now)); err != nil {
 		return fmt.Errorf("publish heartbeat: %w", err)
 	}
 	ls.lastHeartbeat = now

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/publisher"
 	"github.com/callpub/callpub/schemas"
 )
 
@@ -96,8 +98,6 @@ func demo(ctx context.Context, args []string, env envconfig.Lookuper, out, errOu
 		defer c.Close()
 		brokers = c.ListenAddrs()[0]
 		kafkaDesc = "in-process Kafka (kfake) at " + brokers
-	} else if err := ensureTopic(ctx, brokers, topic, 12); err != nil {
-		return err
 	}
 
 	vars := map[string]string{
@@ -120,6 +120,11 @@ func demo(ctx context.Context, args []string, env envconfig.Lookuper, out, errOu
 	cfg, err := loadConfig(ctx, envconfig.MapLookuper(vars))
 	if err != nil {
 		return err
+	}
+	if !strings.HasPrefix(kafkaDesc, "in-process") {
+		if err := ensureTopic(ctx, cfg.Kafka, 12); err != nil {
+			return err
+		}
 	}
 
 	var mu sync.Mutex // serialises lines on out
@@ -174,18 +179,24 @@ func demo(ctx context.Context, args []string, env envconfig.Lookuper, out, errOu
 	return err
 }
 
-// ensureTopic creates topic on an external cluster if it is missing (the
-// demo only; the service never creates topics).
-func ensureTopic(ctx context.Context, brokers, topic string, partitions int) error {
-	c := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+// ensureTopic creates the topic on an external cluster if it is missing,
+// with the cluster's default replication and the service's TLS and SASL
+// settings (the demo only; the service never creates topics).
+func ensureTopic(ctx context.Context, kc publisher.Config, partitions int) error {
+	d, err := kc.Dialer()
+	if err != nil {
+		return err
+	}
+	c := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second,
+		Transport: &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism}}
 	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: -1,
+		Topic: kc.Topic, NumPartitions: partitions, ReplicationFactor: -1,
 	}}})
 	if err == nil {
-		err = res.Errors[topic]
+		err = res.Errors[kc.Topic]
 	}
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("demo: create topic %s on %s: %w", topic, brokers, err)
+		return fmt.Errorf("demo: create topic %s on %s: %w", kc.Topic, strings.Join(kc.Brokers, ","), err)
 	}
 	return nil
 }

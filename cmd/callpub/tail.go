@@ -101,6 +101,9 @@ func tail(ctx context.Context, args []string, env envconfig.Lookuper, out io.Wri
 				err = r.SetOffset(kafka.LastOffset)
 			}
 			if err != nil {
+				if gctx.Err() != nil {
+					return nil // -n reached or stopped by a signal while positioning
+				}
 				return fmt.Errorf("tail: %s[%d]: %w", topic, p.ID, err)
 			}
 			for {

@@ -1,0 +1,166 @@
+package poller_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccms"
+	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/schemas"
+)
+
+// fixedSource answers every window with the same calls.
+type fixedSource struct{ calls []ccms.Call }
+
+func (f fixedSource) ReadWindow(context.Context, ccms.Window, ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
+	return f.calls, ccms.ReadStats{Requests: 1, Pages: 1}, nil
+}
+
+// A running call whose queue wait began before the API's horizon, listed in a
+// window that starts at the horizon, must not wedge the stream: it is kept as
+// pending from the horizon, the cursor moves, and the heartbeat reports the
+// watermark (the pending call), not the cursor.
+func TestARunningCallOlderThanTheHorizonDoesNotWedgeTheStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := time.Now()
+		horizon := poller.Horizon(now, time.UTC)
+		src := fixedSource{calls: []ccms.Call{{CallID: "old-1", VDN: 1,
+			WaitBegin: horizon.Add(-time.Minute), AckBegin: horizon.Add(time.Minute), CallBegin: horizon.Add(time.Minute)}}}
+		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "s.db"), LockTimeout: time.Second, CCID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
+		pub := &fakePublisher{}
+		p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
+			Budget: poller.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+		defer cancel()
+		if err := p.Work(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.State("1/1/in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Cursor.IsZero() || len(st.Pending) != 1 || !st.Pending[0].FilterTime.Equal(horizon) {
+			t.Fatalf("state %+v: want a moved cursor and the call pending from the horizon %v", st, horizon)
+		}
+		if row := p.Status(time.Now()).Rows[0]; row.LastError != "" {
+			t.Errorf("stream failed: %s", row.LastError)
+		}
+		var beats int
+		for _, e := range pub.control {
+			if e.Type != schemas.TypeHeartbeat {
+				continue
+			}
+			beats++
+			var d schemas.HeartbeatData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if !d.Cursor.Time.Equal(horizon) {
+				t.Errorf("heartbeat says everything before %v is published, but call old-1 from %v is pending", d.Cursor.Time, horizon)
+			}
+		}
+		if beats == 0 {
+			t.Error("no heartbeat")
+		}
+	})
+}
+
+// START_AT=now with no lookback (cursor at now − lag on the first step)
+// still starts the stream and publishes what happens afterwards.
+func TestStartAtNowWithoutLookbackStillStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions, cfg.StartAt, cfg.Lookback = poller.VDNSet{1}, poller.Directions{poller.In}, "now", 0
+		e := newEnv(t, cfg, ccmssim.Options{Seed: 12, Traffic: ccmssim.Traffic{BusyShare: 1}}, t.TempDir())
+		start := time.Now()
+		e.runFor(t, time.Hour)
+		st, err := e.store.State("1/1/in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Cursor.Before(start) {
+			t.Fatalf("cursor %v never moved past the start %v", st.Cursor, start)
+		}
+		if len(e.pub.events) == 0 {
+			t.Error("nothing published in an hour of busy traffic")
+		}
+	})
+}
+
+// slowSource takes `took` to answer, or gives up when ctx ends.
+type slowSource struct{ took time.Duration }
+
+func (s slowSource) ReadWindow(ctx context.Context, _ ccms.Window, _ ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ccms.ReadStats{}, ctx.Err()
+	case <-time.After(s.took):
+		return nil, ccms.ReadStats{Requests: 1, Pages: 1}, nil
+	}
+}
+
+func slowPoller(t *testing.T, took time.Duration) (*poller.Poller, *dedupe.Store) {
+	t.Helper()
+	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "s.db"), LockTimeout: time.Second, CCID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
+	cfg := baseConfig()
+	cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.StepTimeout = poller.VDNSet{1}, poller.Directions{poller.In}, 1, time.Minute
+	p, err := poller.New(cfg, poller.Deps{Source: slowSource{took}, Store: store, Publisher: &fakePublisher{},
+		Encoder: enc, Budget: poller.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, store
+}
+
+func TestStepTimeoutBoundsOnlyTheStepInHandAtShutdown(t *testing.T) {
+	t.Run("a slow step finishes while the service runs", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p, store := slowPoller(t, 5*time.Minute) // longer than the 1m step timeout
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
+			defer cancel()
+			if err := p.Work(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := store.State("1/1/in"); st.Cursor.IsZero() {
+				t.Error("no step ever finished: the step timeout cut steps while the service was running")
+			}
+		})
+	})
+	t.Run("a stop gives the step in hand the timeout, not more", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p, _ := slowPoller(t, time.Hour)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := p.Work(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took > 30*time.Second+time.Minute+time.Second {
+				t.Errorf("Work returned %v after start, want within the 30s run plus the 1m grace", took)
+			}
+		})
+	})
+}
