@@ -172,7 +172,7 @@ func TestE2ERestartsAndKillsLoseNothing(t *testing.T) {
 	var inFlight, lastTopic, lastSeen int64
 	for round, stop := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGKILL, syscall.SIGKILL} {
 		c := startChild(t, vars, "run")
-		c.waitLines(t, `"published":`, 30+round*10)
+		c.waitLines(t, `"published":`, 10+round*5)
 		if err := c.cmd.Process.Signal(stop); err != nil {
 			t.Fatal(err)
 		}
