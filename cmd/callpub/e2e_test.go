@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -471,4 +474,31 @@ func checkTopicContains(t *testing.T, brokers []string, topic string, partitions
 		}
 	}
 	return dups
+}
+
+// `callpub check` against the simulator and the broker: the right secret
+// passes every check, a wrong one fails with the 401 and exit code 1.
+func TestE2ECheckSignsAndReportsAuthFailures(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 2)
+	f := startSim(t, ccmssim.Options{VDNs: 3, Seed: 8})
+	vars := f.vars(brokers, topic, t.TempDir(), "1-3")
+	var out bytes.Buffer
+	if err := check(t.Context(), envconfig.MapLookuper(vars), &out); err != nil {
+		t.Fatalf("check with the right secret: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"ccms     ok: VDN 1 in", "ccms     ok: VDN 1 out", "kafka    ok: topic " + topic + " has 2 partitions"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	vars["CALLPUB_CCMS_SK"] = "not-the-secret"
+	out.Reset()
+	err := check(t.Context(), envconfig.MapLookuper(vars), &out)
+	if err == nil || exitCode(err, io.Discard) != 1 {
+		t.Fatalf("check with a wrong secret: %v, want a failure with exit code 1", err)
+	}
+	if !strings.Contains(out.String(), "http 401 unauthorized") || strings.Contains(out.String(), "not-the-secret") {
+		t.Errorf("check output should name the 401 and never the secret:\n%s", out.String())
+	}
 }
