@@ -45,6 +45,7 @@ type fakePublisher struct {
 	events  []schemas.Event
 	control []schemas.Event
 	fail    int
+	ctlFail int // the next n control publishes fail
 }
 
 func (f *fakePublisher) Publish(_ context.Context, events ...schemas.Event) error {
@@ -61,6 +62,10 @@ func (f *fakePublisher) Publish(_ context.Context, events ...schemas.Event) erro
 func (f *fakePublisher) PublishControl(_ context.Context, events ...schemas.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.ctlFail > 0 {
+		f.ctlFail--
+		return errors.New("control topic unavailable")
+	}
 	f.control = append(f.control, events...)
 	return nil
 }

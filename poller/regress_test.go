@@ -164,3 +164,34 @@ func TestStepTimeoutBoundsOnlyTheStepInHandAtShutdown(t *testing.T) {
 		})
 	})
 }
+
+// A control topic that is down fails a gap step before any call event is
+// published, so its retries publish nothing twice.
+func TestAControlTopicOutageDuplicatesNoCallEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
+		dir := t.TempDir()
+		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		if err := store.SetCursor("1/1/in", time.Now().Add(-50*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: 1, Seed: 13})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := build(t, cfg, sim, store)
+		e.pub.ctlFail = 3
+		e.runFor(t, time.Hour)
+		if _, dups := e.check(t, time.Now().Add(-20*time.Minute)); dups != 0 {
+			t.Errorf("%d duplicate call events while the control topic was down", dups)
+		}
+		if gaps, _ := store.Gaps(); len(gaps) != 1 {
+			t.Errorf("gaps %+v, want one", gaps)
+		}
+	})
+}

@@ -97,7 +97,8 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 	plan := PlanFresh(cursor, now, p.loc, p.wc)
 	if plan.Idle && plan.Gap.Empty() && !st.Cursor.IsZero() {
 		p.noteState(ls, st)
-		return outcome{idle: true}, p.heartbeat(ctx, ls, now)
+		p.heartbeat(ctx, ls, now)
+		return outcome{idle: true}, nil
 	}
 	// A new stream commits its first cursor even when there is nothing to
 	// read yet (START_AT=now with a lookback no longer than the lag).
@@ -132,9 +133,7 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 	}
 	p.log.Log(ctx, level, "window done", "stream", ls.key, "lane", "fresh", "window_start", plan.Read.Start,
 		"window_end", plan.Read.End, "fetched", len(calls), "published", n)
-	if err := p.heartbeat(ctx, ls, now); err != nil {
-		return outcome{}, err
-	}
+	p.heartbeat(ctx, ls, now)
 	return outcome{fetched: len(calls), behind: plan.Behind}, nil
 }
 
@@ -238,14 +237,19 @@ func (p *Poller) read(ctx context.Context, ls *live, w Window) ([]ccms.Call, err
 	return calls, nil
 }
 
+// apply commits a window whose control records (gaps) are facts of their
+// own: they go out before the call events, so a control topic that is down
+// fails the step before anything was published.
 func (p *Poller) apply(ctx context.Context, ls *live, st dedupe.StreamState, calls []ccms.Call,
 	b dedupe.Batch, control []schemas.Event, now time.Time) (int, error) {
-	return p.commit(ctx, ls, st, calls, b, func([]dedupe.Key) []schemas.Event { return control }, now)
+	return p.commit(ctx, ls, st, calls, b, control, nil, now)
 }
 
+// applySealed commits a reconciliation: the day-sealed record must follow
+// the day's last events, so it goes out after them.
 func (p *Poller) applySealed(ctx context.Context, ls *live, st dedupe.StreamState, calls []ccms.Call,
 	b dedupe.Batch, seal func([]dedupe.Key) schemas.Event, now time.Time) (int, error) {
-	return p.commit(ctx, ls, st, calls, b, func(k []dedupe.Key) []schemas.Event {
+	return p.commit(ctx, ls, st, calls, b, nil, func(k []dedupe.Key) []schemas.Event {
 		return []schemas.Event{seal(k)}
 	}, now)
 }
@@ -256,7 +260,7 @@ func (p *Poller) applySealed(ctx context.Context, ls *live, st dedupe.StreamStat
 // seen-marks, pending changes, the cursor and gaps in one store transaction.
 // It returns how many call events were published.
 func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, calls []ccms.Call,
-	b dedupe.Batch, control func([]dedupe.Key) []schemas.Event, now time.Time) (int, error) {
+	b dedupe.Batch, before []schemas.Event, after func([]dedupe.Key) []schemas.Event, now time.Time) (int, error) {
 	earliest := Horizon(now, p.loc)
 	pending := make(map[string]dedupe.Pending, len(st.Pending))
 	for _, pc := range st.Pending {
@@ -312,14 +316,21 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 		}
 		events = append(events, e)
 	}
+	if len(before) > 0 {
+		if err := p.pub.PublishControl(ctx, before...); err != nil {
+			return 0, fmt.Errorf("publish %d control records: %w", len(before), err)
+		}
+	}
 	if len(events) > 0 {
 		if err := p.pub.Publish(ctx, events...); err != nil {
 			return 0, fmt.Errorf("publish %d events: %w", len(events), err)
 		}
 	}
-	if ctl := control(fresh); len(ctl) > 0 {
-		if err := p.pub.PublishControl(ctx, ctl...); err != nil {
-			return 0, fmt.Errorf("publish %d control records: %w", len(ctl), err)
+	if after != nil {
+		if ctl := after(fresh); len(ctl) > 0 {
+			if err := p.pub.PublishControl(ctx, ctl...); err != nil {
+				return 0, fmt.Errorf("publish %d control records: %w", len(ctl), err)
+			}
 		}
 	}
 	// Only after the ack, and all in one transaction. A crash before this line
@@ -348,19 +359,20 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 // heartbeat publishes the stream's watermark — everything before it is
 // published: the cursor, or the oldest pending call if older — on the control
 // topic, at most once per CALLPUB_HEARTBEAT_INTERVAL.
-func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) error {
+func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) {
 	p.mu.Lock()
 	started := !ls.cursor.IsZero()
 	w := p.watermark(ls, now)
 	p.mu.Unlock()
 	if !started || now.Sub(ls.lastHeartbeat) < p.cfg.Heartbeat {
-		return nil
+		return
 	}
 	if err := p.pub.PublishControl(ctx, p.enc.Heartbeat(ls.key, w, now)); err != nil {
-		return fmt.Errorf("publish heartbeat: %w", err)
+		// Advisory: the step itself is committed; try again next step.
+		p.log.Warn("heartbeat not published", "stream", ls.key, "err", err)
+		return
 	}
 	ls.lastHeartbeat = now
-	return nil
 }
 
 func (p *Poller) reportGap(ls *live, g Window) {
