@@ -200,13 +200,41 @@ func checkLibs(dir string) error {
 	return nil
 }
 
+// freePort returns a loopback port that nothing uses now, chosen below the
+// kernel's ephemeral range. A port inside that range can be taken at any
+// moment as the local end of an outgoing connection, even by the broker
+// itself dialling its controller before the controller listens (a TCP
+// self-connect); the broker then dies with "Address already in use".
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo, hi := portRange()
+	for range 100 {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		p := lo + int(binary.BigEndian.Uint32(b[:])%uint32(hi-lo+1))
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free loopback port in %d-%d", lo, hi)
+}
+
+// portRange is the span freePort draws from: 10000 up to the first ephemeral
+// port, or above the ephemeral range when it starts too low to leave room.
+func portRange() (lo, hi int) {
+	first, last := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			fmt.Sscan(f[0], &first)
+			fmt.Sscan(f[1], &last)
+		}
+	}
+	if first > 11024 {
+		return 10000, first - 1
+	}
+	return min(last+1, 64000), 65000
 }
 
 // newClusterID returns 16 random bytes in base64url without padding (22
@@ -247,6 +275,19 @@ func StartJar(o JarOptions) (*Broker, error) {
 		o.StartTimeout = 120 * time.Second
 	}
 
+	for attempt := 1; ; attempt++ {
+		b, err := startJarOnce(o, java)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 {
+			return b, err
+		}
+	}
+}
+
+// errPortTaken marks a start that lost its port to another socket between
+// freePort and the broker's bind: worth another try on other ports.
+var errPortTaken = errors.New("a port was taken before the broker bound it")
+
+func startJarOnce(o JarOptions, java string) (*Broker, error) {
 	dir, err := os.MkdirTemp("", "callpub-kafka-")
 	if err != nil {
 		return nil, err
@@ -325,6 +366,10 @@ func StartJar(o JarOptions) (*Broker, error) {
 	// 3. Ready when a Kafka request succeeds, not when the port accepts.
 	if err := waitReady(context.Background(), []string{addr}, o.StartTimeout, exited); err != nil {
 		stop()
+		if log, _ := os.ReadFile(logPath); bytes.Contains(log, []byte("Address already in use")) {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("kafka broker on ports %d/%d: %w", brokerPort, controllerPort, errPortTaken)
+		}
 		return nil, fmt.Errorf("kafka broker (files kept in %s): %v\n%s", dir, err, tail(logPath, 40))
 	}
 	b := &Broker{Addrs: []string{addr}, Kind: Jar, Dir: dir}

@@ -3,6 +3,8 @@ package kafkatest
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +74,29 @@ func TestTopicAndReadAll(t *testing.T) {
 	}
 	if got := ReadAll(t, brokers, topic, 2, len(in)); len(got) != len(in) {
 		t.Fatalf("read %d messages, want %d", len(got), len(in))
+	}
+}
+
+// Broker ports come from below the ephemeral range, where no outgoing
+// connection (not even the broker's own, dialling its controller) can take
+// them between the pick and the broker's bind.
+func TestFreePortIsOutsideTheEphemeralRangeAndBindable(t *testing.T) {
+	first, last := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &first, &last)
+	}
+	for range 50 {
+		p, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p >= first && p <= last {
+			t.Fatalf("freePort() = %d, inside the ephemeral range %d-%d", p, first, last)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("freePort() = %d, but it cannot be bound: %v", p, err)
+		}
+		l.Close()
 	}
 }
