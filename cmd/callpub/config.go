@@ -142,9 +142,46 @@ func (c config) validate() error {
 	}
 	if _, err := time.LoadLocation(c.CCMS.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("CALLPUB_CCMS_TIMEZONE: %q is not an IANA time zone", c.CCMS.Timezone))
+	} else if _, err := ccms.NewClient(c.CCMS, ccms.Deps{}); err != nil {
+		// NewClient sends nothing; it is the one place the CC-CMS settings
+		// are checked, so `run` fails on them before it dials Kafka.
+		errs = append(errs, ccmsConfigErrors(err)...)
 	}
 	errs = append(errs, c.Poll.Validate())
 	return errors.Join(errs...)
+}
+
+// ccmsConfigErrors renames each *ccms.ConfigError in err (a join) from its
+// Go field to its variable: "SignTimestamp: ..." becomes
+// "CALLPUB_CCMS_SIGN_TIMESTAMP: ...".
+func ccmsConfigErrors(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		if ce, ok := err.(*ccms.ConfigError); ok {
+			name := "CALLPUB_CCMS_" + strings.ToUpper(ce.Field)
+			for _, v := range envVars() {
+				if slices.Equal(v.Field, []string{"CCMS", ce.Field}) {
+					name = "CALLPUB_" + v.Name
+				}
+			}
+			out = append(out, fmt.Errorf("%s: %w", name, ce.Err))
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if inner := errors.Unwrap(err); inner != nil {
+			walk(inner)
+			return
+		}
+		out = append(out, err)
+	}
+	walk(err)
+	return out
 }
 
 // fileLookuper lets any variable NAME be given as NAME_FILE instead: the path

@@ -42,6 +42,10 @@ func TestConfigErrorsAreOneLineNamingTheVariable(t *testing.T) {
 		{"a shard outside its count", map[string]string{"CALLPUB_SHARD": "2/2"}, `config: CALLPUB_SHARD: "2/2" is not i/n with 0 <= i < n`},
 		{"a pod name without ordinal", map[string]string{"CALLPUB_SHARDS": "3", "CALLPUB_POD_NAME": "callpub"}, `config: CALLPUB_POD_NAME: "callpub" has no StatefulSet ordinal (want a name like callpub-2), needed with CALLPUB_SHARDS`},
 		{"a secret given twice", map[string]string{"CALLPUB_CCMS_SK_FILE": "/dev/null"}, "config: CALLPUB_CCMS_SK and CALLPUB_CCMS_SK_FILE are both set"},
+		{"an unknown signature encoding", map[string]string{"CALLPUB_CCMS_SIGN_ENCODING": "base32"}, `config: CALLPUB_CCMS_SIGN_ENCODING: must be hex or base64, got "base32"`},
+		{"a timestamp format that does not exist", map[string]string{"CALLPUB_CCMS_SIGN_TIMESTAMP": "nanos"}, `config: CALLPUB_CCMS_SIGN_TIMESTAMP: must be seconds or millis, got "nanos"`},
+		{"a CA file that is not there", map[string]string{"CALLPUB_CCMS_CA_FILE": "/nonexistent/ca.pem"}, "config: CALLPUB_CCMS_CA_FILE: open /nonexistent/ca.pem: no such file or directory"},
+		{"a CC-CMS URL without https", map[string]string{"CALLPUB_CCMS_URL": "ftp://cms"}, `config: CALLPUB_CCMS_URL: scheme must be https (the API is HTTPS only), got "ftp"`},
 		{"a sweep shorter than the lookback", map[string]string{"CALLPUB_SWEEP_LOOKBACK": "1m"}, "config: CALLPUB_SWEEP_LOOKBACK: 1m0s must be between CALLPUB_LOOKBACK (15m0s) and 48h"},
 	}
 	for _, c := range cases {

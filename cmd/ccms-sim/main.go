@@ -46,6 +46,7 @@ type config struct {
 	faults     string
 	seed       int64
 	maxSkew    time.Duration
+	sign       ccmssim.SignVariant
 	logLevel   string
 }
 
@@ -59,6 +60,8 @@ var envNames = map[string]string{
 	"in-progress": "CCMS_SIM_IN_PROGRESS", "ingest-delay-max": "CCMS_SIM_INGEST_DELAY_MAX",
 	"filter-on": "CCMS_SIM_FILTER_ON", "faults": "CCMS_SIM_FAULTS", "seed": "CCMS_SIM_SEED",
 	"max-skew": "CCMS_SIM_MAX_SKEW", "log-level": "CCMS_SIM_LOG_LEVEL",
+	"sign-empty-query-line": "CCMS_SIM_SIGN_EMPTY_QUERY_LINE", "sign-blank-line-before-body": "CCMS_SIM_SIGN_BLANK_LINE_BEFORE_BODY",
+	"sign-base64": "CCMS_SIM_SIGN_BASE64",
 }
 
 func newFlagSet(c *config) *flag.FlagSet {
@@ -80,6 +83,9 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.faults, "faults", "", "faults to inject, e.g. 5xx=0.05,429=0.02,slow=0.01,timeout=0.001,truncate=0.01,malformed=0.01,resultcode=0.01,strings,ignore-offset,count-drift=2,retry-after=2s,slow-delay=3s")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the generated traffic: the same seed gives the same calls")
 	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "largest accepted difference between a signature's timestamp and the clock")
+	fs.BoolVar(&c.sign.EmptyQueryLine, "sign-empty-query-line", false, "demand signatures with an empty query line, as the C2 demo's ports write (ccms-api.md A2)")
+	fs.BoolVar(&c.sign.BlankLineBeforeBody, "sign-blank-line-before-body", false, "demand signatures with a blank line before the body (A4)")
+	fs.BoolVar(&c.sign.Base64, "sign-base64", false, "demand Base64 signatures instead of hex (A4)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error (one info line per request)")
 	return fs
 }
@@ -183,7 +189,7 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("faults: %w", err)
 	}
 	sim, err := ccmssim.New(ccmssim.Options{
-		AK: c.ak, SK: sk, CCID: c.ccID, VDNs: c.vdns, Location: loc, Seed: c.seed, MaxSkew: c.maxSkew,
+		AK: c.ak, SK: sk, CCID: c.ccID, VDNs: c.vdns, Location: loc, Seed: c.seed, MaxSkew: c.maxSkew, Sign: c.sign,
 		Traffic: traffic, FilterOn: c.filterOn, Faults: faults, Logger: logger,
 	})
 	if err != nil {

@@ -470,6 +470,7 @@ func TestNewClientValidatesConfig(t *testing.T) {
 		{"an unknown signed header is rejected", func(c *Config) { c.SignHeaders = []string{"host", "x-date"} }, `SignHeaders: "x-date" cannot be signed`},
 		{"signed headers are case-insensitive", func(c *Config) { c.SignHeaders = []string{"Host", " Content-Type"} }, ""},
 		{"an unknown timestamp format is rejected", func(c *Config) { c.SignTimestamp = "nanos" }, "SignTimestamp: must be seconds or millis"},
+		{"an unknown signature encoding is rejected", func(c *Config) { c.SignEncoding = "base32" }, "SignEncoding: must be hex or base64"},
 		{"an unknown time zone is rejected", func(c *Config) { c.Timezone = "Mars/Olympus" }, `Timezone: unknown IANA zone "Mars/Olympus"`},
 		{"Local is not a time zone name", func(c *Config) { c.Timezone = "Local" }, "Timezone: must be an IANA name"},
 		{"too many attempts are rejected", func(c *Config) { c.MaxAttempts = 11 }, "MaxAttempts: must be 1..10"},

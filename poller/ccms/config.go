@@ -49,6 +49,15 @@ type Config struct {
 	// SignTimestamp is "seconds" (2025-01-02T03:04:05Z) or "millis"
 	// (2025-01-02T03:04:05.123Z) (A1). "" means seconds.
 	SignTimestamp string `env:"SIGN_TIMESTAMP, default=seconds"`
+	// SignEmptyQueryLine writes an empty line where the query line would be,
+	// as the ports of the C2 demo do (A2). Off: Huawei's code, no line.
+	SignEmptyQueryLine bool `env:"SIGN_EMPTY_QUERY_LINE, default=false"`
+	// SignBlankLineBeforeBody puts a blank line between the header lines and
+	// the body (A4, one port). Off: one newline, Huawei's code.
+	SignBlankLineBeforeBody bool `env:"SIGN_BLANK_LINE_BEFORE_BODY, default=false"`
+	// SignEncoding is the signature's encoding, "hex" (Huawei's code) or
+	// "base64" (A4, one port). "" means hex. A diagnostic switch for a 401.
+	SignEncoding string `env:"SIGN_ENCODING, default=hex"`
 	// ClockOffset is added to the local clock for the signature timestamp (A7).
 	ClockOffset time.Duration `env:"CLOCK_OFFSET, default=0s"`
 	// ContentType is sent (and signed, if content-type is signed) exactly as
@@ -73,6 +82,17 @@ type Config struct {
 	// rows is about 40 KiB).
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES, default=4194304"`
 }
+
+// ConfigError is one invalid Config field; NewClient returns every one it
+// finds, joined. Field is the Go field name (SignTimestamp), which callers map
+// to their own variable names. The SK never appears in Err.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Deps are the client's collaborators. Every field is optional.
 type Deps struct {
@@ -153,7 +173,7 @@ func NewClient(cfg Config, deps Deps) (*Client, error) {
 	}
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+		errs = append(errs, &ConfigError{Field: field, Err: fmt.Errorf(format, args...)})
 	}
 
 	u, err := url.Parse(cfg.URL)
@@ -220,7 +240,17 @@ func NewClient(cfg Config, deps Deps) (*Client, error) {
 	default:
 		bad("SignTimestamp", "must be seconds or millis, got %q", cfg.SignTimestamp)
 	}
-	c.sign = signer{ak: cfg.AK, sk: cfg.SK, headers: signed, millis: cfg.SignTimestamp == "millis"}
+	switch cfg.SignEncoding {
+	case "", "hex", "base64":
+	default:
+		bad("SignEncoding", "must be hex or base64, got %q", cfg.SignEncoding)
+	}
+	c.sign = signer{ak: cfg.AK, sk: cfg.SK, headers: signed, millis: cfg.SignTimestamp == "millis",
+		variant: variant{
+			emptyQueryLine: cfg.SignEmptyQueryLine,
+			blankLine:      cfg.SignBlankLineBeforeBody,
+			base64:         cfg.SignEncoding == "base64",
+		}}
 
 	tz := cmp.Or(cfg.Timezone, "UTC")
 	if c.loc, err = time.LoadLocation(tz); err != nil {
@@ -285,14 +315,14 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	}
 	pem, err := os.ReadFile(cfg.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("CAFile: %w", err)
+		return nil, &ConfigError{Field: "CAFile", Err: err}
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CAFile: no PEM certificate in %s", cfg.CAFile)
+		return nil, &ConfigError{Field: "CAFile", Err: fmt.Errorf("no PEM certificate in %s", cfg.CAFile)}
 	}
 	tc.RootCAs = pool
 	return tc, nil

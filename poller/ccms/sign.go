@@ -3,6 +3,7 @@ package ccms
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"slices"
 	"strings"
@@ -22,6 +23,16 @@ type signer struct {
 	sk      Secret
 	headers []string // lower-case, sorted, contains "host"
 	millis  bool     // timestamp with milliseconds (A1)
+	variant variant
+}
+
+// variant holds the diagnostic switches for the points where third-party
+// ports of the C2 demo differ from Huawei's code (A2, A4). The zero value is
+// Huawei's algorithm.
+type variant struct {
+	emptyQueryLine bool // an empty line where the query line would be (A2)
+	blankLine      bool // a blank line between the header lines and the body (A4)
+	base64         bool // the signature in standard Base64 instead of hex (A4)
 }
 
 // authorization signs one request. values maps each signed header name
@@ -33,7 +44,14 @@ func (s signer) authorization(t time.Time, method, path string, values map[strin
 	}
 	signed := strings.Join(s.headers, ";")
 	prefix := "auth-v2/" + s.ak + "/" + t.UTC().Format(layout) + "/" + signed
-	return prefix + "/" + hmacHex(hmacHex(s.sk.Reveal(), prefix), canonicalRequest(method, path, s.headers, values, body))
+	key := hmacHex(s.sk.Reveal(), prefix)
+	canonical := canonicalRequest(method, path, s.headers, values, body, s.variant)
+	if s.variant.base64 {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte(canonical))
+		return prefix + "/" + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	return prefix + "/" + hmacHex(key, canonical)
 }
 
 // describe names the signing options (never the key), for 401 diagnosis.
@@ -42,14 +60,24 @@ func (s signer) describe() string {
 	if s.millis {
 		ts = "millis"
 	}
-	return "signed headers " + strings.Join(s.headers, ";") + ", timestamp " + ts
+	d := "signed headers " + strings.Join(s.headers, ";") + ", timestamp " + ts
+	if s.variant.emptyQueryLine {
+		d += ", empty query line"
+	}
+	if s.variant.blankLine {
+		d += ", blank line before the body"
+	}
+	if s.variant.base64 {
+		d += ", Base64 signature"
+	}
+	return d
 }
 
 // canonicalRequest is method, path, signed header names, the sorted canonical
 // header lines and the normalised body, joined by single newlines. There is
 // no query line (this API has no query string, A2) and no newline after the
-// body.
-func canonicalRequest(method, path string, headers []string, values map[string]string, body []byte) string {
+// body, unless v asks for the ports' variants.
+func canonicalRequest(method, path string, headers []string, values map[string]string, body []byte, v variant) string {
 	lines := make([]string, 0, len(headers))
 	for _, h := range headers {
 		lines = append(lines, normalize(h)+":"+normalize(values[h]))
@@ -61,10 +89,16 @@ func canonicalRequest(method, path string, headers []string, values map[string]s
 	b.WriteByte('\n')
 	b.WriteString(path)
 	b.WriteByte('\n')
+	if v.emptyQueryLine {
+		b.WriteByte('\n')
+	}
 	b.WriteString(strings.Join(headers, ";"))
 	b.WriteByte('\n')
 	b.WriteString(strings.Join(lines, "\n"))
 	b.WriteByte('\n')
+	if v.blankLine {
+		b.WriteByte('\n')
+	}
 	if len(body) > 0 {
 		normalizeTo(&b, string(body))
 	}

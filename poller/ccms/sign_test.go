@@ -1,6 +1,8 @@
 package ccms
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"slices"
@@ -51,7 +53,7 @@ func TestSignerMatchesTheDocumentedVectors(t *testing.T) {
 			slices.Sort(names)
 			s := signer{ak: v.AK, sk: Secret(v.SK), headers: names}
 
-			if got := canonicalRequest(v.Method, v.Path, names, tc.Headers, []byte(v.Body)); got != tc.Canonical {
+			if got := canonicalRequest(v.Method, v.Path, names, tc.Headers, []byte(v.Body), variant{}); got != tc.Canonical {
 				t.Errorf("canonical request:\n got %q\nwant %q", got, tc.Canonical)
 			}
 			prefix := strings.Join(strings.Split(tc.Authorization, "/")[:4], "/")
@@ -95,5 +97,64 @@ func TestNormalizeKeepsOnlyUnreservedCharacters(t *testing.T) {
 				t.Errorf("normalize(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// The A2/A4 switches change the canonical request exactly where the ports of
+// the C2 demo differ from Huawei's code, and nothing else.
+func TestSignerVariantsChangeOnlyTheirOwnPartOfTheCanonicalRequest(t *testing.T) {
+	v := loadSignVectors(t)
+	tc := v.Vectors[1] // content-length;content-type;host
+	names := make([]string, 0, len(tc.Headers))
+	for k := range tc.Headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	head, rest, _ := strings.Cut(tc.Canonical, v.Path+"\n")
+	head += v.Path + "\n"
+	headerPart := strings.TrimSuffix(rest, normalize(v.Body))
+	tests := []struct {
+		name string
+		v    variant
+		want string
+	}{
+		{"the zero variant is the documented vector", variant{}, tc.Canonical},
+		{"an empty query line follows the path", variant{emptyQueryLine: true}, head + "\n" + headerPart + normalize(v.Body)},
+		{"a blank line precedes the body", variant{blankLine: true}, head + headerPart + "\n" + normalize(v.Body)},
+		{"both at once", variant{emptyQueryLine: true, blankLine: true}, head + "\n" + headerPart + "\n" + normalize(v.Body)},
+	}
+	for _, c := range tests {
+		t.Run(c.name, func(t *testing.T) {
+			if got := canonicalRequest(v.Method, v.Path, names, tc.Headers, []byte(v.Body), c.v); got != c.want {
+				t.Errorf("canonical request:\n got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSignerBase64EncodesTheSameMACAsHex(t *testing.T) {
+	v := loadSignVectors(t)
+	tc := v.Vectors[0]
+	at, err := time.Parse(time.RFC3339, v.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(tc.Headers))
+	for k := range tc.Headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	s := signer{ak: v.AK, sk: Secret(v.SK), headers: names, variant: variant{base64: true}}
+	got := strings.Split(s.authorization(at, v.Method, v.Path, tc.Headers, []byte(v.Body)), "/")
+	want := strings.Split(tc.Authorization, "/")
+	if strings.Join(got[:4], "/") != strings.Join(want[:4], "/") {
+		t.Fatalf("prefix changed: %v vs %v", got[:4], want[:4])
+	}
+	mac, err := base64.StdEncoding.DecodeString(got[4])
+	if err != nil {
+		t.Fatalf("signature %q is not Base64: %v", got[4], err)
+	}
+	if hex.EncodeToString(mac) != want[4] {
+		t.Errorf("Base64 signature decodes to %x, want the hex vector %s", mac, want[4])
 	}
 }

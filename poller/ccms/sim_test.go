@@ -43,9 +43,15 @@ func (f *simFixture) classes() []ccms.Class {
 // certificate, both on a manual clock at simNow.
 func startSim(t *testing.T, change func(*ccms.Config)) *simFixture {
 	t.Helper()
+	return startSimWith(t, ccmssim.SignVariant{}, change)
+}
+
+// startSimWith is startSim with a simulator that demands one auth-v2 variant.
+func startSimWith(t *testing.T, variant ccmssim.SignVariant, change func(*ccms.Config)) *simFixture {
+	t.Helper()
 	clock := ccmssim.NewManualClock(simNow)
 	sim, err := ccmssim.New(ccmssim.Options{AK: simAK, SK: simSK, CCID: 1, VDNs: 3, Seed: 7, Clock: clock,
-		Traffic: ccmssim.Traffic{Flat: true, BusyPerHour: 60}})
+		Sign: variant, Traffic: ccmssim.Traffic{Flat: true, BusyPerHour: 60}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +193,45 @@ func TestSimAcceptsEverySigningOption(t *testing.T) {
 			q := ccms.Query{CCID: 1, VDN: 1, Inbound: false, Begin: simNow.Add(-time.Hour), End: simNow, Limit: 100}
 			if _, err := f.client.QueryCalls(t.Context(), q); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A server that wants one of the ports' variants (A2, A4) answers 401 to the
+// default client, and the matching diagnostic switch makes the same request
+// pass: the switches are how an operator resolves such a 401.
+func TestSimVariantServersAcceptOnlyTheMatchingSignSwitch(t *testing.T) {
+	tests := []struct {
+		name    string
+		variant ccmssim.SignVariant
+		change  func(*ccms.Config)
+	}{
+		{"an empty query line", ccmssim.SignVariant{EmptyQueryLine: true},
+			func(c *ccms.Config) { c.SignEmptyQueryLine = true }},
+		{"a blank line before the body", ccmssim.SignVariant{BlankLineBeforeBody: true},
+			func(c *ccms.Config) { c.SignBlankLineBeforeBody = true }},
+		{"a Base64 signature", ccmssim.SignVariant{Base64: true},
+			func(c *ccms.Config) { c.SignEncoding = "base64" }},
+		{"all three with milliseconds", ccmssim.SignVariant{EmptyQueryLine: true, BlankLineBeforeBody: true, Base64: true},
+			func(c *ccms.Config) {
+				c.SignEmptyQueryLine, c.SignBlankLineBeforeBody, c.SignEncoding, c.SignTimestamp = true, true, "base64", "millis"
+			}},
+	}
+	q := ccms.Query{CCID: 1, VDN: 1, Inbound: true, Begin: simNow.Add(-time.Hour), End: simNow, Limit: 100}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			def := startSimWith(t, tc.variant, nil)
+			_, err := def.client.QueryCalls(t.Context(), q)
+			var se *ccms.StatusError
+			if !errors.As(err, &se) || se.Code != 401 {
+				t.Fatalf("default client against a %s server: want 401, got %v", tc.name, err)
+			}
+			if _, err := startSimWith(t, tc.variant, tc.change).client.QueryCalls(t.Context(), q); err != nil {
+				t.Fatalf("matching switch: %v", err)
+			}
+			if _, err := startSim(t, tc.change).client.QueryCalls(t.Context(), q); !errors.As(err, &se) || se.Code != 401 {
+				t.Fatalf("the switch against Huawei's algorithm: want 401, got %v", err)
 			}
 		})
 	}

@@ -27,6 +27,7 @@ type Options struct {
 	Seed     int64
 	Clock    Clock         // default the system clock
 	MaxSkew  time.Duration // largest |signature timestamp - clock| accepted; default 15m
+	Sign     SignVariant   // the one auth-v2 variant accepted; default Huawei's algorithm
 
 	Traffic  Traffic
 	FilterOn string // FilterCallBegin (default), FilterWaitBegin, FilterCallEnd or FilterLogDate
@@ -84,6 +85,7 @@ type settings struct {
 	seed     uint64
 	clock    Clock
 	maxSkew  time.Duration
+	sign     SignVariant
 	filterOn string
 	logger   *slog.Logger
 
@@ -101,7 +103,7 @@ type settings struct {
 
 func resolve(o Options) (settings, error) {
 	s := settings{ak: o.AK, sk: o.SK, ccID: o.CCID, vdns: o.VDNs, loc: o.Location, seed: uint64(o.Seed),
-		clock: o.Clock, maxSkew: o.MaxSkew, filterOn: o.FilterOn, logger: o.Logger}
+		clock: o.Clock, maxSkew: o.MaxSkew, sign: o.Sign, filterOn: o.FilterOn, logger: o.Logger}
 	switch {
 	case o.AK == "" || o.SK == "":
 		return s, fmt.Errorf("ccmssim: AK and SK are required")

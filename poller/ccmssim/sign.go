@@ -3,6 +3,7 @@ package ccmssim
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"net/url"
@@ -25,9 +26,19 @@ func (e *authError) Error() string { return "auth-v2: " + e.reason }
 // fractional second after the seconds field when parsing.
 const timestampLayout = "2006-01-02T15:04:05Z"
 
+// SignVariant is the auth-v2 variant the simulator demands where third-party
+// ports of the C2 demo differ from Huawei's code (ccms-api.md A2, A4). The
+// zero value is Huawei's algorithm. Like a real server, the simulator accepts
+// exactly one variant, so a client's diagnostic switches can be tried on it.
+type SignVariant struct {
+	EmptyQueryLine      bool // an empty line stands for the missing query (A2)
+	BlankLineBeforeBody bool // a blank line between the header lines and the body (A4)
+	Base64              bool // the signature is standard Base64, not hex (A4)
+}
+
 // verify checks r's Authorization header against ak/sk, the clock and body,
 // the exact bytes received.
-func verify(r *http.Request, body []byte, ak, sk string, now time.Time, maxSkew time.Duration) error {
+func verify(r *http.Request, body []byte, ak, sk string, now time.Time, maxSkew time.Duration, v SignVariant) error {
 	values := r.Header.Values("Authorization")
 	switch {
 	case len(values) == 0:
@@ -35,7 +46,9 @@ func verify(r *http.Request, body []byte, ak, sk string, now time.Time, maxSkew 
 	case len(values) > 1:
 		return &authError{"more than one Authorization header"}
 	}
-	parts := strings.Split(values[0], "/")
+	// SplitN: a Base64 signature (A4) may itself contain "/"; the AK, the
+	// timestamp and the header list never do.
+	parts := strings.SplitN(values[0], "/", 5)
 	if len(parts) != 5 || parts[0] != "auth-v2" {
 		return &authError{"header is not auth-v2/{AK}/{timestamp}/{signedHeaders}/{signature}"}
 	}
@@ -70,7 +83,7 @@ func verify(r *http.Request, body []byte, ak, sk string, now time.Time, maxSkew 
 		headers[n] = v
 	}
 	prefix := "auth-v2/" + gotAK + "/" + stamp + "/" + signed
-	want := signature(sk, prefix, canonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, signed, headers, body))
+	want := signature(sk, prefix, canonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, signed, headers, body, v), v.Base64)
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return &authError{"signature does not match (check the signed host against the Host header, the body bytes and the clock)"}
 	}
@@ -99,9 +112,12 @@ func headerValue(r *http.Request, name string) (string, bool) {
 }
 
 // canonicalRequest builds the text that is signed (§2.2 step 6).
-func canonicalRequest(method, path, rawQuery, signed string, headers map[string]string, body []byte) string {
+func canonicalRequest(method, path, rawQuery, signed string, headers map[string]string, body []byte, v SignVariant) string {
 	var b strings.Builder
 	b.WriteString(method + "\n" + path + "\n")
+	if rawQuery == "" && v.EmptyQueryLine {
+		b.WriteString("\n")
+	}
 	if rawQuery != "" {
 		if q, err := url.ParseQuery(rawQuery); err == nil && len(q) > 0 {
 			var pairs []string
@@ -121,6 +137,9 @@ func canonicalRequest(method, path, rawQuery, signed string, headers map[string]
 	}
 	slices.Sort(lines)
 	b.WriteString(strings.Join(lines, "\n") + "\n")
+	if v.BlankLineBeforeBody {
+		b.WriteString("\n")
+	}
 	if len(body) > 0 {
 		b.WriteString(normalize(string(body)))
 	}
@@ -130,8 +149,14 @@ func canonicalRequest(method, path, rawQuery, signed string, headers map[string]
 // signingKey is hex(HMAC-SHA256(SK, authStringPrefix)).
 func signingKey(sk, prefix string) string { return hmacHex(sk, prefix) }
 
-// signature is hex(HMAC-SHA256(hex signing key as text, canonical request)).
-func signature(sk, prefix, canonical string) string {
+// signature is hex(HMAC-SHA256(hex signing key as text, canonical request)),
+// or the same MAC in standard Base64.
+func signature(sk, prefix, canonical string, b64 bool) string {
+	if b64 {
+		m := hmac.New(sha256.New, []byte(signingKey(sk, prefix)))
+		m.Write([]byte(canonical))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
 	return hmacHex(signingKey(sk, prefix), canonical)
 }
 

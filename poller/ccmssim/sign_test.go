@@ -50,7 +50,7 @@ func TestVerifierReproducesTheTestVectors(t *testing.T) {
 				headers["content-type"] = tt.contentType
 				headers["content-length"] = "110"
 			}
-			canonical := canonicalRequest("POST", QueryCallsPath, "", tt.signed, headers, []byte(vectorBody))
+			canonical := canonicalRequest("POST", QueryCallsPath, "", tt.signed, headers, []byte(vectorBody), SignVariant{})
 			if canonical != tt.wantCanonical {
 				t.Errorf("canonical request =\n%s\nwant\n%s", canonical, tt.wantCanonical)
 			}
@@ -65,7 +65,7 @@ func TestVerifierReproducesTheTestVectors(t *testing.T) {
 				r.Header.Set("Content-Length", "110")
 			}
 			r.Header.Set("authorization", tt.authorization)
-			if err := verify(r, []byte(vectorBody), "example-ak", "example-sk", at, 15*time.Minute); err != nil {
+			if err := verify(r, []byte(vectorBody), "example-ak", "example-sk", at, 15*time.Minute, SignVariant{}); err != nil {
 				t.Errorf("verify: %v", err)
 			}
 			// The test signer agrees with the vector too, so tests sign like the vectors.
@@ -73,7 +73,7 @@ func TestVerifierReproducesTheTestVectors(t *testing.T) {
 			if got := testAuthorization("example-ak", "example-sk", stamp, "POST", QueryCallsPath, headers, []byte(vectorBody)); got != tt.authorization {
 				t.Errorf("test signer = %s, want %s", got, tt.authorization)
 			}
-			if err := verify(r, []byte(vectorBody), "example-ak", "other-sk", at, 15*time.Minute); err == nil {
+			if err := verify(r, []byte(vectorBody), "example-ak", "other-sk", at, 15*time.Minute, SignVariant{}); err == nil {
 				t.Error("verify accepted the vector with another SK")
 			}
 		})
@@ -113,7 +113,7 @@ func TestVerifyRefusesBadSignatures(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(hr)
 			}
-			err := verify(hr.r, hr.body, testAK, testSK, now, 15*time.Minute)
+			err := verify(hr.r, hr.body, testAK, testSK, now, 15*time.Minute, SignVariant{})
 			var ae *authError
 			if !errors.As(err, &ae) {
 				t.Fatalf("verify = %v, want an *authError", err)
@@ -149,7 +149,7 @@ func TestVerifyAcceptsTheDocumentedVariants(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.spec.body = b
 			r := newRequest(t, now, tt.spec)
-			if err := verify(r, b, testAK, testSK, now, 15*time.Minute); err != nil {
+			if err := verify(r, b, testAK, testSK, now, 15*time.Minute, SignVariant{}); err != nil {
 				t.Errorf("verify: %v", err)
 			}
 		})
@@ -173,4 +173,31 @@ func TestNormalizeKeepsOnlyUnreservedBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Base64 signature (A4) contains "/" about half the time; the header must
+// still split into its five fields.
+func TestVerifyAcceptsABase64SignatureThatContainsASlash(t *testing.T) {
+	headers := map[string]string{"host": "10.22.26.181:28080"}
+	v := SignVariant{Base64: true}
+	canonical := canonicalRequest("POST", QueryCallsPath, "", "host", headers, []byte(vectorBody), v)
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range 1000 {
+		stamp := at.Add(time.Duration(i) * time.Second)
+		prefix := "auth-v2/example-ak/" + stamp.Format(timestampLayout) + "/host"
+		sig := signature("example-sk", prefix, canonical, true)
+		if !strings.Contains(sig, "/") {
+			continue
+		}
+		r := httptest.NewRequest("POST", "https://10.22.26.181:28080"+QueryCallsPath, strings.NewReader(vectorBody))
+		r.Header.Set("Authorization", prefix+"/"+sig)
+		if err := verify(r, []byte(vectorBody), "example-ak", "example-sk", stamp, time.Minute, v); err != nil {
+			t.Fatalf("signature %s: %v", sig, err)
+		}
+		if err := verify(r, []byte(vectorBody), "example-ak", "example-sk", stamp, time.Minute, SignVariant{}); err == nil {
+			t.Fatal("a server on hex accepted a Base64 signature")
+		}
+		return
+	}
+	t.Fatal("no signature with a slash in 1000 timestamps")
 }

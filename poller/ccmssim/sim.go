@@ -99,7 +99,7 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.set.clock.Now()
-	if err := verify(r, body, s.set.ak, s.set.sk, now, s.set.maxSkew); err != nil {
+	if err := verify(r, body, s.set.ak, s.set.sk, now, s.set.maxSkew, s.set.sign); err != nil {
 		out.status, out.reason = http.StatusUnauthorized, err.Error()
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
