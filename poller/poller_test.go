@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -41,11 +42,12 @@ func (s simTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // fakePublisher records acknowledged events; fail makes the next n publishes fail.
 type fakePublisher struct {
-	mu      sync.Mutex
-	events  []schemas.Event
-	control []schemas.Event
-	fail    int
-	ctlFail int // the next n control publishes fail
+	mu       sync.Mutex
+	events   []schemas.Event
+	control  []schemas.Event
+	fail     int
+	ctlFail  int // the next n control publishes fail
+	sealFail int // the next n control publishes holding a day-sealed record fail
 }
 
 func (f *fakePublisher) Publish(_ context.Context, events ...schemas.Event) error {
@@ -64,6 +66,10 @@ func (f *fakePublisher) PublishControl(_ context.Context, events ...schemas.Even
 	defer f.mu.Unlock()
 	if f.ctlFail > 0 {
 		f.ctlFail--
+		return errors.New("control topic unavailable")
+	}
+	if f.sealFail > 0 && slices.ContainsFunc(events, func(e schemas.Event) bool { return e.Type == schemas.TypeDaySealed }) {
+		f.sealFail--
 		return errors.New("control topic unavailable")
 	}
 	f.control = append(f.control, events...)

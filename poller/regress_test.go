@@ -195,3 +195,68 @@ func TestAControlTopicOutageDuplicatesNoCallEvents(t *testing.T) {
 		}
 	})
 }
+
+// A reconciliation that finds calls the fresh lane never published sends
+// them, then the day-sealed record. If only the seal fails, the calls stay
+// seen: the retry publishes the seal alone, not the day again.
+func TestASealThatFailsDoesNotRepublishTheReconciledDay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.ReconcileDelay = poller.VDNSet{1}, poller.Directions{poller.In}, 1, time.Hour
+		dir := t.TempDir()
+		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		// It is 00:00: the fresh lane starts here, so all of yesterday is left
+		// to the reconciliation.
+		midnight := time.Now()
+		if err := store.SetCursor("1/1/in", midnight); err != nil {
+			t.Fatal(err)
+		}
+		sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: 1, Seed: 21,
+			Traffic: ccmssim.Traffic{BusyShare: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := build(t, cfg, sim, store)
+		e.pub.sealFail = 2
+		e.runFor(t, 3*time.Hour)
+
+		if _, dups := e.check(t, time.Now().Add(-20*time.Minute)); dups != 0 {
+			t.Errorf("%d duplicate call events after the seal failed twice", dups)
+		}
+		e.pub.mu.Lock()
+		yesterday, sealed := 0, 0
+		for _, ev := range e.pub.events {
+			if ev.Time.Before(midnight) {
+				yesterday++
+			}
+		}
+		var seal schemas.DaySealedData
+		for _, c := range e.pub.control {
+			if c.Type == schemas.TypeDaySealed {
+				sealed++
+				if err := json.Unmarshal(c.Data, &seal); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		fails := e.pub.sealFail
+		e.pub.mu.Unlock()
+		if yesterday == 0 || fails != 0 {
+			t.Fatalf("%d of yesterday's calls published, %d seal failures left: the test proves nothing", yesterday, fails)
+		}
+		if sealed != 1 || seal.Published != yesterday {
+			t.Errorf("%d day-sealed records counting %d calls, want 1 counting the %d published", sealed, seal.Published, yesterday)
+		}
+		st, err := store.State("1/1/in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := poller.DayKey(midnight.Add(-time.Hour), time.UTC); st.SealedDay != want {
+			t.Errorf("sealed day %q, want %q", st.SealedDay, want)
+		}
+	})
+}

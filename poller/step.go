@@ -326,10 +326,15 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 			return 0, fmt.Errorf("publish %d events: %w", len(events), err)
 		}
 	}
+	// A control record that must follow the events (the day seal) and fails
+	// does not undo them: they are acknowledged, so they are committed as seen
+	// without the seal, and the retry publishes the seal alone.
+	var afterErr error
 	if after != nil {
 		if ctl := after(fresh); len(ctl) > 0 {
 			if err := p.pub.PublishControl(ctx, ctl...); err != nil {
-				return 0, fmt.Errorf("publish %d control records: %w", len(ctl), err)
+				afterErr = fmt.Errorf("publish %d control records: %w", len(ctl), err)
+				b.SealedDay = ""
 			}
 		}
 	}
@@ -337,7 +342,7 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 	// publishes the same events again, with the same ids; none is lost.
 	b.Seen = fresh
 	if err := p.store.Commit(b); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, errors.Join(afterErr, fmt.Errorf("commit: %w", err))
 	}
 	p.m.countPublished(ls.Dir, fresh)
 	p.m.duplicates.WithLabelValues(string(ls.Dir)).Add(float64(len(keys) - len(fresh)))
@@ -353,7 +358,7 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 	if len(events) > 0 {
 		p.onPub(events)
 	}
-	return len(events), nil
+	return len(events), afterErr
 }
 
 // heartbeat publishes the stream's watermark — everything before it is
