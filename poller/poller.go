@@ -160,8 +160,11 @@ type Deps struct {
 	Encoder   *schemas.Encoder
 	Budget    *Budget        // shared with the CC-CMS client; exported as a metric
 	Location  *time.Location // the API's day; nil means UTC
-	Logger    *slog.Logger   // nil discards
-	Metrics   prometheus.Registerer
+	// DayBoundary is the rule for the API's reach (ccms.Client.Reach); ""
+	// means ccms.BoundaryBoth.
+	DayBoundary ccms.DayBoundary
+	Logger      *slog.Logger // nil discards
+	Metrics     prometheus.Registerer
 	// Owns filters the configured streams (sharding); nil owns all.
 	Owns func(Stream) bool
 	// OnPublished, when set, is called after each successful commit with the
@@ -178,6 +181,7 @@ type Poller struct {
 	pub   Publisher
 	enc   *schemas.Encoder
 	loc   *time.Location
+	reach ccms.Reach
 	log   *slog.Logger
 	m     *metrics
 	owns  func(Stream) bool
@@ -235,7 +239,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	}
 	p := &Poller{
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
-		loc: d.Location, log: d.Logger, owns: d.Owns, onPub: d.OnPublished,
+		loc: d.Location, reach: ccms.Reach{Loc: d.Location, Boundary: d.DayBoundary}, log: d.Logger, owns: d.Owns, onPub: d.OnPublished,
 		wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan},
 		ro: ccms.ReadOptions{PageSize: cfg.PageSize, MaxPages: cfg.MaxPages, MinSpan: cfg.MinSpan},
 	}

@@ -83,6 +83,9 @@ type env struct {
 	p     *poller.Poller
 	cfg   poller.Config
 	start time.Time // when the env was built: the oracle covers from its horizon
+
+	mu       sync.Mutex
+	outcomes map[ccms.Class]int // HTTP attempts by outcome
 }
 
 func baseConfig() poller.Config {
@@ -115,25 +118,40 @@ func newEnv(t *testing.T, cfg poller.Config, so ccmssim.Options, dir string) *en
 	return build(t, cfg, sim, store)
 }
 
-func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Store) *env {
+// build wires a poller to sim and store. change, when given, edits the
+// client's config; the poller then follows the client's zone and reach.
+func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Store, change ...func(*ccms.Config)) *env {
 	t.Helper()
 	budget := poller.NewBudget(cfg.Rate, cfg.MaxInFlight)
-	client, err := ccms.NewClient(ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk"},
-		ccms.Deps{Transport: simTransport{sim}, Limiter: budget, Observe: budget.Observe})
+	cc := ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk"}
+	for _, f := range change {
+		f(&cc)
+	}
+	e := &env{sim: sim, store: store, cfg: cfg}
+	client, err := ccms.NewClient(cc, ccms.Deps{Transport: simTransport{sim}, Limiter: budget,
+		Observe: func(o ccms.Outcome) {
+			budget.Observe(o)
+			e.mu.Lock()
+			e.outcomes[o.Class]++
+			e.mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.outcomes = map[ccms.Class]int{}
 	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &fakePublisher{}
-	p, err := poller.New(cfg, poller.Deps{Source: client, Store: store, Publisher: pub, Encoder: enc,
-		Budget: budget, Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
+	e.pub = &fakePublisher{}
+	e.p, err = poller.New(cfg, poller.Deps{Source: client, Store: store, Publisher: e.pub, Encoder: enc,
+		Budget: budget, Location: client.Location(), DayBoundary: client.Reach().Boundary,
+		Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, store: store, pub: pub, p: p, cfg: cfg, start: time.Now()}
+	e.start = time.Now()
+	return e
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -178,7 +196,7 @@ func (e *env) check(t *testing.T, settled time.Time) (published, dups int) {
 			t.Fatalf("event %s invalid: %v", ev.ID, err)
 		}
 	}
-	horizon := poller.Horizon(e.start, e.sim.Location())
+	horizon := poller.Horizon(e.start, ccms.Reach{Loc: e.sim.Location(), Boundary: ccms.BoundaryTenant})
 	want := map[string]bool{}
 	missing := 0
 	owned := map[string]bool{}
@@ -310,7 +328,7 @@ func TestOutageBeyondTheHorizonReportsTheExactGap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		horizon := poller.Horizon(now, time.UTC)
+		horizon := poller.Horizon(now, ccms.Reach{})
 		if len(gaps) != 2 {
 			t.Fatalf("gaps %+v, want one per stream", gaps)
 		}

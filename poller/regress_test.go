@@ -31,7 +31,7 @@ func (f fixedSource) ReadWindow(context.Context, ccms.Window, ccms.ReadOptions) 
 func TestARunningCallOlderThanTheHorizonDoesNotWedgeTheStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := time.Now()
-		horizon := poller.Horizon(now, time.UTC)
+		horizon := poller.Horizon(now, ccms.Reach{})
 		src := fixedSource{calls: []ccms.Call{{CallID: "old-1", VDN: 1,
 			WaitBegin: horizon.Add(-time.Minute), AckBegin: horizon.Add(time.Minute), CallBegin: horizon.Add(time.Minute)}}}
 		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "s.db"), LockTimeout: time.Second, CCID: 1})
@@ -259,4 +259,47 @@ func TestASealThatFailsDoesNotRepublishTheReconciledDay(t *testing.T) {
 			t.Errorf("sealed day %q, want %q", st.SealedDay, want)
 		}
 	})
+}
+
+// A server whose days are UTC's and a tenant configured in Asia/Shanghai
+// (ccms-api.md A10). In mode both the poller never asks for a time the server
+// no longer holds, and every call from the server's horizon is published; in
+// mode tenant it asks for 8 hours the server refuses.
+func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
+	for _, tc := range []struct {
+		mode        ccms.DayBoundary
+		wantRefused bool
+	}{{ccms.BoundaryBoth, false}, {ccms.BoundaryTenant, true}} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := baseConfig()
+				cfg.VDNs, cfg.Directions = poller.VDNSet{1, 2}, poller.Directions{poller.In}
+				store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "callpub.db"), LockTimeout: time.Second, CCID: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = store.Close() })
+				sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: 2, Seed: 5, Location: time.UTC})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := build(t, cfg, sim, store, func(c *ccms.Config) {
+					c.Timezone, c.DayBoundaryMode = "Asia/Shanghai", string(tc.mode)
+				})
+				e.runFor(t, 2*time.Hour)
+				e.mu.Lock()
+				refused := e.outcomes[ccms.ClassMisconfigured] + e.outcomes[ccms.ClassPermanent]
+				ok := e.outcomes[ccms.ClassOK]
+				e.mu.Unlock()
+				if got := refused > 0; got != tc.wantRefused {
+					t.Fatalf("%d requests refused by the server (%d ok), want refusals: %v", refused, ok, tc.wantRefused)
+				}
+				if !tc.wantRefused {
+					if published, dups := e.check(t, time.Now().Add(-20*time.Minute)); published == 0 || dups != 0 {
+						t.Errorf("%d published with %d duplicates", published, dups)
+					}
+				}
+			})
+		})
+	}
 }

@@ -69,7 +69,7 @@ func (p *Poller) row(ls *live, now time.Time) StreamStatus {
 		LastOK: ls.lastOK, LastError: ls.lastErr, LastErrorAt: ls.lastErrAt}
 	w := p.watermark(ls, now)
 	r.LagSeconds = now.Sub(w).Seconds()
-	r.HeadroomSeconds = Headroom(w, now, p.loc).Seconds()
+	r.HeadroomSeconds = Headroom(w, now, p.reach).Seconds()
 	return r
 }
 
@@ -79,7 +79,7 @@ func (p *Poller) row(ls *live, now time.Time) StreamStatus {
 func (p *Poller) watermark(ls *live, now time.Time) time.Time {
 	w := ls.cursor
 	if w.IsZero() {
-		w = Horizon(now, p.loc)
+		w = Horizon(now, p.reach)
 	}
 	if !ls.oldestPending.IsZero() && ls.oldestPending.Before(w) {
 		w = ls.oldestPending

@@ -94,7 +94,7 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 	if cursor.IsZero() && p.cfg.StartAt == "now" {
 		cursor = now.Add(-p.cfg.Lookback)
 	}
-	plan := PlanFresh(cursor, now, p.loc, p.wc)
+	plan := PlanFresh(cursor, now, p.reach, p.wc)
 	if plan.Idle && plan.Gap.Empty() && !st.Cursor.IsZero() {
 		p.noteState(ls, st)
 		p.heartbeat(ctx, ls, now)
@@ -146,7 +146,7 @@ func (p *Poller) sweep(ctx context.Context, ls *live, now time.Time) (outcome, e
 	if st.Cursor.IsZero() {
 		return outcome{}, nil // nothing read yet: the fresh lane starts the stream
 	}
-	w := SweepWindow(st.Cursor, oldestPending(st.Pending), now, p.loc, p.cfg.SweepLookback)
+	w := SweepWindow(st.Cursor, oldestPending(st.Pending), now, p.reach, p.cfg.SweepLookback)
 	var calls []ccms.Call
 	if !w.Empty() {
 		if calls, err = p.read(ctx, ls, w); err != nil {
@@ -183,9 +183,16 @@ func (p *Poller) reconcile(ctx context.Context, ls *live, now time.Time) (outcom
 	if st.Cursor.Before(y.End) {
 		return outcome{wait: now.Add(p.cfg.PollInterval)}, nil // the fresh lane has not passed midnight yet
 	}
-	calls, err := p.read(ctx, ls, y)
-	if err != nil {
-		return outcome{}, err
+	// In mode both the API may already have dropped the start of the
+	// tenant's yesterday; read what it still holds (the fresh lane read the
+	// rest while it could).
+	read := y
+	read.Start = maxTime(read.Start, Horizon(now, p.reach))
+	var calls []ccms.Call
+	if !read.Empty() {
+		if calls, err = p.read(ctx, ls, read); err != nil {
+			return outcome{}, err
+		}
 	}
 	before, err := p.store.CountSeen(ls.key, y.Start)
 	if err != nil {
@@ -261,7 +268,7 @@ func (p *Poller) applySealed(ctx context.Context, ls *live, st dedupe.StreamStat
 // It returns how many call events were published.
 func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, calls []ccms.Call,
 	b dedupe.Batch, before []schemas.Event, after func([]dedupe.Key) []schemas.Event, now time.Time) (int, error) {
-	earliest := Horizon(now, p.loc)
+	earliest := Horizon(now, p.reach)
 	pending := make(map[string]dedupe.Pending, len(st.Pending))
 	for _, pc := range st.Pending {
 		pending[pc.CallID] = pc

@@ -47,9 +47,9 @@ type FreshPlan struct {
 //
 // If the cursor is already before the API's earliest allowed begin, the span
 // [cursor, earliest) is reported as a gap and the step goes on from earliest.
-func PlanFresh(cursor, now time.Time, loc *time.Location, c WindowConfig) FreshPlan {
+func PlanFresh(cursor, now time.Time, reach ccms.Reach, c WindowConfig) FreshPlan {
 	now = now.Truncate(time.Millisecond)
-	earliest, latest := ccms.AllowedRange(now, loc)
+	earliest, latest := reach.Range(now)
 	latest = latest.Add(time.Millisecond).Truncate(time.Millisecond) // exclusive end
 	var p FreshPlan
 	if cursor.IsZero() {
@@ -77,9 +77,9 @@ func PlanFresh(cursor, now time.Time, loc *time.Location, c WindowConfig) FreshP
 // SweepWindow is the span a sweep re-reads: from sweepLookback before now (or
 // the oldest pending call, if older) up to the cursor, clamped to the API's
 // reach. Sweeps catch long calls and slow ingestion; they never move the cursor.
-func SweepWindow(cursor, oldestPending, now time.Time, loc *time.Location, sweepLookback time.Duration) Window {
+func SweepWindow(cursor, oldestPending, now time.Time, reach ccms.Reach, sweepLookback time.Duration) Window {
 	now = now.Truncate(time.Millisecond)
-	earliest, _ := ccms.AllowedRange(now, loc)
+	earliest, _ := reach.Range(now)
 	from := now.Add(-sweepLookback)
 	if !oldestPending.IsZero() && oldestPending.Before(from) {
 		from = oldestPending
@@ -103,18 +103,19 @@ func Yesterday(now time.Time, loc *time.Location) Window {
 	return Window{Start: today.AddDate(0, 0, -1), End: today}
 }
 
-// Horizon is the earliest instant the API still returns at now: 00:00 of the previous day in loc.
-func Horizon(now time.Time, loc *time.Location) time.Time {
-	earliest, _ := ccms.AllowedRange(now, loc)
+// Horizon is the earliest instant the API still returns at now: 00:00 of the
+// previous day, in the zone(s) of reach.
+func Horizon(now time.Time, reach ccms.Reach) time.Time {
+	earliest, _ := reach.Range(now)
 	return earliest
 }
 
 // Headroom is how long until a stream whose oldest unfinished point is w falls
 // behind the API's horizon: the horizon passes w at 00:00 of the second day
-// after w's day. Zero or negative means data is already being lost.
-func Headroom(w, now time.Time, loc *time.Location) time.Duration {
-	lost := DayStart(w, loc).AddDate(0, 0, 2)
-	return lost.Sub(now)
+// after w's day (the first such midnight of either zone, in mode both). Zero
+// or negative means data is already being lost.
+func Headroom(w, now time.Time, reach ccms.Reach) time.Duration {
+	return reach.LostAt(w).Sub(now)
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/callpub/callpub/poller/ccms"
 )
 
 func mustLoc(t testing.TB, name string) *time.Location {
@@ -95,7 +97,7 @@ func TestPlanFresh(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := PlanFresh(c.cursor, c.now, c.loc, wc)
+			p := PlanFresh(c.cursor, c.now, tenant(c.loc), wc)
 			if !p.Read.Start.Equal(c.wantRead.Start) || !p.Read.End.Equal(c.wantRead.End) {
 				t.Errorf("read %v, want %v", p.Read, c.wantRead)
 			}
@@ -133,8 +135,58 @@ func TestHeadroom(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := Headroom(c.w, c.now, c.loc); got != c.want {
+			if got := Headroom(c.w, c.now, tenant(c.loc)); got != c.want {
 				t.Errorf("Headroom = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// tenant is the reach of the API's days in loc alone (ccms.BoundaryTenant).
+func tenant(loc *time.Location) ccms.Reach {
+	return ccms.Reach{Loc: loc, Boundary: ccms.BoundaryTenant}
+}
+
+// In mode both (the default) the horizon is the later of the tenant's and
+// UTC's yesterday-midnight, so a tenant east of UTC starts and loses data on
+// UTC's schedule for part of the day.
+func TestPlanFreshAndHeadroomInModeBoth(t *testing.T) {
+	shanghai := mustLoc(t, "Asia/Shanghai")
+	both := ccms.Reach{Loc: shanghai}
+	wc := WindowConfig{Lookback: 15 * time.Minute, Lag: 5 * time.Second, MaxSpan: 2 * time.Hour}
+	cases := []struct {
+		name        string
+		cursor, now time.Time
+		wantStart   time.Time
+		wantGap     Window
+		headroom    time.Duration
+	}{
+		{"at 03:00 UTC a new stream starts at UTC's midnight, 8h after Shanghai's",
+			time.Time{}, time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Window{},
+			13 * time.Hour}, // lost at Shanghai's next midnight, 16:00 UTC
+		{"at 20:00 UTC Shanghai's day has turned and its midnight is the later one",
+			time.Time{}, time.Date(2025, 1, 2, 20, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 16, 0, 0, 0, time.UTC), Window{},
+			4 * time.Hour},
+		{"a cursor that only Shanghai's days would still reach is a gap in mode both",
+			time.Date(2024, 12, 31, 20, 0, 0, 0, time.UTC), time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC),
+			time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+			Window{time.Date(2024, 12, 31, 20, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}, -3 * time.Hour},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := PlanFresh(c.cursor, c.now, both, wc)
+			if !p.Read.Start.Equal(c.wantStart) {
+				t.Errorf("read %v, want a start at %v", p.Read, c.wantStart)
+			}
+			if !p.Gap.Start.Equal(c.wantGap.Start) || !p.Gap.End.Equal(c.wantGap.End) {
+				t.Errorf("gap %v, want %v", p.Gap, c.wantGap)
+			}
+			w := c.cursor
+			if w.IsZero() {
+				w = p.Read.Start
+			}
+			if got := Headroom(w, c.now, both); got != c.headroom {
+				t.Errorf("headroom of %v = %v, want %v", w, got, c.headroom)
 			}
 		})
 	}
@@ -163,8 +215,8 @@ func TestYesterdayAcrossDST(t *testing.T) {
 
 func ExampleHorizon() {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	now := time.Date(2026, 3, 30, 9, 0, 0, 0, berlin) // the day after clocks went forward
-	h := Horizon(now, berlin)                         // 00:00 of the previous day
+	now := time.Date(2026, 3, 30, 9, 0, 0, 0, berlin)                         // the day after clocks went forward
+	h := Horizon(now, ccms.Reach{Loc: berlin, Boundary: ccms.BoundaryTenant}) // 00:00 of the previous day
 	fmt.Println(h, now.Sub(h))
 	// Output: 2026-03-29 00:00:00 +0100 CET 32h0m0s
 }

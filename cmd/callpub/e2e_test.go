@@ -20,6 +20,7 @@ import (
 
 	"github.com/callpub/callpub/dedupe"
 	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/poller/ccmssim"
 	"github.com/callpub/callpub/publisher/kafkatest"
 	"github.com/callpub/callpub/schemas"
@@ -213,7 +214,7 @@ var describe = func(ids []string) string { return fmt.Sprint(ids) }
 func oracleIDs(f simFixture, vdns map[int]bool) map[string]bool {
 	now := f.sim.Now()
 	ids := map[string]bool{}
-	for _, c := range f.sim.Oracle(poller.Horizon(now, f.sim.Location()), now) {
+	for _, c := range f.sim.Oracle(poller.Horizon(now, ccms.Reach{Loc: f.sim.Location(), Boundary: ccms.BoundaryTenant}), now) {
 		if c.VisibleAt.After(now) || (vdns != nil && !vdns[c.VDN]) {
 			continue
 		}
@@ -323,7 +324,7 @@ func TestE2EOutageReportsTheExactGap(t *testing.T) {
 	vars := f.vars(brokers, topic, dir, "1-2")
 	vars["CALLPUB_KAFKA_CONTROL_TOPIC"] = control
 	want := oracleIDs(f, nil)
-	horizon := poller.Horizon(time.Now(), time.UTC)
+	horizon := poller.Horizon(time.Now(), ccms.Reach{})
 	s := startService(t, vars)
 	s.waitCommitted(t, want, 2*time.Minute)
 	s.stop(t)
@@ -424,7 +425,7 @@ func TestE2ELiveTrafficMissesNothing(t *testing.T) {
 	settled := time.Now().Add(-10 * time.Second)
 	want := map[string]bool{}
 	live := 0
-	for _, c := range f.sim.Oracle(poller.Horizon(time.Now(), time.UTC), time.Now()) {
+	for _, c := range f.sim.Oracle(poller.Horizon(time.Now(), ccms.Reach{}), time.Now()) {
 		if c.VisibleAt.Before(settled) {
 			want[schemas.EventID(1, c.VDN, c.Inbound, c.CallID)] = true
 			if c.VisibleAt.After(settled.Add(-20 * time.Second)) {

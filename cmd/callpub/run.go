@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	}
 	p, err := poller.New(cfg.Poll, poller.Deps{
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
-		Location: loc, Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
+		Location: loc, DayBoundary: client.Reach().Boundary, Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
 	})
 	if err != nil {
 		return err

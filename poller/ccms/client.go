@@ -26,7 +26,7 @@ func (c *Client) QueryCalls(ctx context.Context, q Query) (Page, error) {
 
 // queryCalls is QueryCalls that also returns the number of HTTP attempts.
 func (c *Client) queryCalls(ctx context.Context, q Query) (Page, int, error) {
-	if err := q.validate(c.now(), c.loc); err != nil {
+	if err := q.validate(c.now(), c.reach); err != nil {
 		return Page{}, 0, fmt.Errorf("query calls %v: %w", q, err)
 	}
 	body, err := q.body(c.datesAsStr)

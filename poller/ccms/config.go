@@ -40,6 +40,11 @@ type Config struct {
 
 	// Timezone is the IANA zone of the API's day (A10). "" means UTC.
 	Timezone string `env:"TIMEZONE, default=UTC"`
+	// DayBoundaryMode says whose midnights bound the allowed range (A10):
+	// "both" (the stricter of Timezone's and UTC's at every instant, valid
+	// under either reading of the documentation), "tenant" (Timezone's) or
+	// "utc". "" means both. With Timezone UTC all three agree.
+	DayBoundaryMode string `env:"DAY_BOUNDARY_MODE, default=both"`
 	// Timeout bounds one HTTP attempt. 0 means 30s.
 	Timeout time.Duration `env:"TIMEOUT, default=30s"`
 
@@ -131,6 +136,7 @@ type Client struct {
 	datesAsStr  bool
 	sign        signer
 	loc         *time.Location
+	reach       Reach
 	timeout     time.Duration
 	attempts    int
 	baseDelay   time.Duration
@@ -258,6 +264,12 @@ func NewClient(cfg Config, deps Deps) (*Client, error) {
 	} else if tz == "Local" {
 		bad("Timezone", "must be an IANA name, not Local")
 	}
+	c.reach = Reach{Loc: c.loc, Boundary: DayBoundary(cmp.Or(cfg.DayBoundaryMode, string(BoundaryBoth)))}
+	switch c.reach.Boundary {
+	case BoundaryBoth, BoundaryTenant, BoundaryUTC:
+	default:
+		bad("DayBoundaryMode", "must be both, tenant or utc, got %q", cfg.DayBoundaryMode)
+	}
 
 	switch {
 	case c.timeout < 0:
@@ -300,6 +312,10 @@ func NewClient(cfg Config, deps Deps) (*Client, error) {
 
 // Location is the API's day zone (Config.Timezone).
 func (c *Client) Location() *time.Location { return c.loc }
+
+// Reach is the rule for the API's allowed range (Config.Timezone and
+// Config.DayBoundaryMode); the poller plans its windows with the same rule.
+func (c *Client) Reach() Reach { return c.reach }
 
 // Host is the host that is signed and sent as the Host header.
 func (c *Client) Host() string { return c.host }

@@ -25,7 +25,7 @@ func TestConfigLoadsFromTheEnvironmentWithItsDefaults(t *testing.T) {
 	}
 	want := Config{
 		URL: "https://cms.example.com:28443", AK: "ak", SK: "the-secret",
-		Timezone: "UTC", Timeout: 30 * time.Second,
+		Timezone: "UTC", DayBoundaryMode: "both", Timeout: 30 * time.Second,
 		SignHeaders: []string{"content-length", "content-type", "host"}, SignTimestamp: "seconds", SignEncoding: "hex",
 		ContentType: "application/json; charset=UTF-8",
 		MaxAttempts: 3, RetryBaseDelay: 500 * time.Millisecond, RetryMaxDelay: 30 * time.Second, MaxBodyBytes: 4 << 20,
@@ -45,10 +45,10 @@ func TestConfigLoadsFromTheEnvironmentWithItsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := cmp.AllowUnexported(Client{}, signer{}, variant{})
+	opts := cmp.AllowUnexported(Client{}, signer{}, variant{}, Reach{})
 	ignore := cmp.FilterPath(func(p cmp.Path) bool {
 		switch p.Last().String() {
-		case ".http", ".log", ".observe", ".now", ".loc":
+		case ".http", ".log", ".observe", ".now", ".loc", ".Loc":
 			return true
 		}
 		return false

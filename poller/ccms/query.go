@@ -37,10 +37,94 @@ func AllowedRange(now time.Time, loc *time.Location) (earliest, latest time.Time
 	return earliest, latest
 }
 
+// DayBoundary says whose midnights bound the API's allowed range
+// (ccms-api.md A10: the documentation is ambiguous between UTC and the
+// tenant's zone).
+type DayBoundary string
+
+const (
+	// BoundaryBoth takes, at every instant, the later of the two earliest
+	// bounds and the earlier of the two latest: valid under either reading.
+	// The default.
+	BoundaryBoth DayBoundary = "both"
+	// BoundaryTenant uses the days of the configured zone only.
+	BoundaryTenant DayBoundary = "tenant"
+	// BoundaryUTC uses UTC days only.
+	BoundaryUTC DayBoundary = "utc"
+)
+
+// Reach is the rule for the API's allowed range: the days of Loc, of UTC, or
+// both at once. The zero value is both in UTC, which is plain UTC.
+type Reach struct {
+	Loc      *time.Location // the tenant's zone; nil means UTC
+	Boundary DayBoundary    // "" means BoundaryBoth
+}
+
+func (r Reach) loc() *time.Location {
+	if r.Loc == nil {
+		return time.UTC
+	}
+	return r.Loc
+}
+
+// Range is the span the API accepts at now under r, both ends inclusive.
+func (r Reach) Range(now time.Time) (earliest, latest time.Time) {
+	switch r.Boundary {
+	case BoundaryTenant:
+		return AllowedRange(now, r.loc())
+	case BoundaryUTC:
+		return AllowedRange(now, time.UTC)
+	}
+	e1, l1 := AllowedRange(now, r.loc())
+	e2, l2 := AllowedRange(now, time.UTC)
+	if e2.After(e1) {
+		e1 = e2
+	}
+	if l2.Before(l1) {
+		l1 = l2
+	}
+	return e1, l1
+}
+
+// LostAt is the first instant at which the earliest bound has passed w: from
+// then on the API no longer returns w.
+func (r Reach) LostAt(w time.Time) time.Time {
+	lost := func(loc *time.Location) time.Time {
+		t := w.In(loc)
+		return time.Date(t.Year(), t.Month(), t.Day()+2, 0, 0, 0, 0, loc)
+	}
+	switch r.Boundary {
+	case BoundaryTenant:
+		return lost(r.loc())
+	case BoundaryUTC:
+		return lost(time.UTC)
+	}
+	a, b := lost(r.loc()), lost(time.UTC)
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// describe names the rule for error messages.
+func (r Reach) describe() string {
+	switch r.Boundary {
+	case BoundaryTenant:
+		return "days in " + r.loc().String()
+	case BoundaryUTC:
+		return "days in UTC"
+	}
+	if r.loc() == time.UTC || r.loc().String() == "UTC" {
+		return "days in UTC"
+	}
+	return "days in both " + r.loc().String() + " and UTC"
+}
+
 // validate checks q against the documented request rules at now.
-func (q Query) validate(now time.Time, loc *time.Location) error {
+func (q Query) validate(now time.Time, reach Reach) error {
 	begin, end := q.Begin.Truncate(time.Millisecond), q.End.Truncate(time.Millisecond)
-	earliest, latest := AllowedRange(now, loc)
+	loc := reach.loc()
+	earliest, latest := reach.Range(now)
 	const layout = "2006-01-02 15:04:05.000 MST"
 	switch {
 	case q.CCID < 1 || q.CCID > 65535:
@@ -60,12 +144,12 @@ func (q Query) validate(now time.Time, loc *time.Location) error {
 			end.In(loc).Format(layout), begin.In(loc).Format(layout))}
 	case begin.Before(earliest):
 		return &ValidationError{Field: "beginDate", Reason: fmt.Sprintf(
-			"%s is before the API's earliest %s (00:00:00 of yesterday in %s); that data is out of reach",
-			begin.In(loc).Format(layout), earliest.Format(layout), loc)}
+			"%s is before the API's earliest %s (00:00:00 of yesterday, %s); that data is out of reach",
+			begin.In(loc).Format(layout), earliest.In(loc).Format(layout), reach.describe())}
 	case end.After(latest):
 		return &ValidationError{Field: "endDate", Reason: fmt.Sprintf(
-			"%s is after the API's latest %s (23:59:59 of today in %s)",
-			end.In(loc).Format(layout), latest.Format(layout), loc)}
+			"%s is after the API's latest %s (23:59:59 of today, %s)",
+			end.In(loc).Format(layout), latest.In(loc).Format(layout), reach.describe())}
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func TestQueryValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := ok
 			tc.change(&q)
-			err := q.validate(now, time.UTC)
+			err := q.validate(now, Reach{})
 			if tc.wantField == "" {
 				if err != nil {
 					t.Fatalf("want valid, got %v", err)
@@ -154,5 +154,63 @@ func TestBodyIsTheDocumentedExample(t *testing.T) {
 	const wantStrings = `{"ccId":1,"vdn":25,"beginDate":"1735689600000","endDate":"1735775999000","isCallIn":"false","limit":100,"offset":0}`
 	if string(got) != wantStrings {
 		t.Errorf("body with string dates:\n got %s\nwant %s", got, wantStrings)
+	}
+}
+
+func TestReachRangeUnderEachDayBoundary(t *testing.T) {
+	shanghai := mustLoad(t, "Asia/Shanghai")     // UTC+8
+	saoPaulo := mustLoad(t, "America/Sao_Paulo") // UTC-3
+	const layout = "2006-01-02T15:04:05.000Z07:00"
+	tests := []struct {
+		name                   string
+		now                    time.Time
+		reach                  Reach
+		wantEarliest, wantLast string // in UTC
+	}{
+		{"the zero Reach is plain UTC", time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC), Reach{},
+			"2025-01-01T00:00:00.000Z", "2025-01-02T23:59:59.999Z"},
+		{"tenant days east of UTC start before UTC's", time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC), Reach{Loc: shanghai, Boundary: BoundaryTenant},
+			"2024-12-31T16:00:00.000Z", "2025-01-02T15:59:59.999Z"},
+		{"utc ignores the tenant zone", time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC), Reach{Loc: shanghai, Boundary: BoundaryUTC},
+			"2025-01-01T00:00:00.000Z", "2025-01-02T23:59:59.999Z"},
+		{"both takes UTC's later start and the tenant's earlier end at 03:00 UTC", time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC), Reach{Loc: shanghai},
+			"2025-01-01T00:00:00.000Z", "2025-01-02T15:59:59.999Z"},
+		{"both takes the tenant's later start once Shanghai's day has turned", time.Date(2025, 1, 2, 20, 0, 0, 0, time.UTC), Reach{Loc: shanghai},
+			"2025-01-01T16:00:00.000Z", "2025-01-02T23:59:59.999Z"},
+		{"both west of UTC takes the tenant's start and UTC's end", time.Date(2025, 1, 2, 12, 0, 0, 0, time.UTC), Reach{Loc: saoPaulo, Boundary: BoundaryBoth},
+			"2025-01-01T03:00:00.000Z", "2025-01-02T23:59:59.999Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, l := tc.reach.Range(tc.now)
+			if got := e.UTC().Format(layout); got != tc.wantEarliest {
+				t.Errorf("earliest = %s, want %s", got, tc.wantEarliest)
+			}
+			if got := l.UTC().Format(layout); got != tc.wantLast {
+				t.Errorf("latest = %s, want %s", got, tc.wantLast)
+			}
+		})
+	}
+}
+
+// LostAt is exactly the instant the earliest bound passes w, under every mode.
+func TestReachLostAtIsWhenTheEarliestBoundPassesTheInstant(t *testing.T) {
+	shanghai := mustLoad(t, "Asia/Shanghai")
+	berlin := mustLoad(t, "Europe/Berlin")
+	for _, reach := range []Reach{{}, {Loc: shanghai}, {Loc: shanghai, Boundary: BoundaryTenant},
+		{Loc: shanghai, Boundary: BoundaryUTC}, {Loc: berlin}, {Loc: berlin, Boundary: BoundaryTenant}} {
+		for _, w := range []time.Time{
+			time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 15, 59, 0, 0, time.UTC),
+			time.Date(2025, 1, 1, 16, 0, 0, 0, time.UTC), time.Date(2026, 3, 28, 23, 30, 0, 0, time.UTC),
+			time.Date(2026, 10, 24, 22, 30, 0, 0, time.UTC),
+		} {
+			lost := reach.LostAt(w)
+			if e, _ := reach.Range(lost); !e.After(w) {
+				t.Errorf("%+v: at LostAt(%v) = %v the earliest %v has not passed it", reach, w, lost, e)
+			}
+			if e, _ := reach.Range(lost.Add(-time.Millisecond)); e.After(w) {
+				t.Errorf("%+v: 1ms before LostAt(%v) = %v the earliest %v had already passed it", reach, w, lost, e)
+			}
+		}
 	}
 }
