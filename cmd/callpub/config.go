@@ -255,6 +255,10 @@ func envVars() []envVar {
 func envHelp() string {
 	var b strings.Builder
 	b.WriteString("\nEnvironment (every NAME may instead be given as NAME_FILE, a path to a file holding the value):\n")
+	width := 0
+	for _, v := range envVars() {
+		width = max(width, len(v.Name))
+	}
 	for _, v := range envVars() {
 		d := v.Default
 		switch {
@@ -270,7 +274,7 @@ func envHelp() string {
 		if desc == "" {
 			desc = kafkaHelp[v.Name]
 		}
-		fmt.Fprintf(&b, "  CALLPUB_%-28s %s [%s]\n", v.Name, desc, d)
+		fmt.Fprintf(&b, "  CALLPUB_%-*s %s [%s]\n", width, v.Name, desc, d)
 	}
 	return b.String()
 }
