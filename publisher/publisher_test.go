@@ -21,7 +21,12 @@ import (
 	"github.com/callpub/callpub/schemas"
 )
 
-func TestMain(m *testing.M) { kafkatest.Main(m) }
+func TestMain(m *testing.M) {
+	kafkatest.Main(m)
+	if secureStop != nil {
+		secureStop()
+	}
+}
 
 func newPublisher(t testing.TB, brokers []string, topic, control string, reg prometheus.Registerer) *Publisher {
 	t.Helper()

@@ -29,11 +29,19 @@ var pom []byte
 
 // JarOptions configures StartJar. The zero value is ready to use.
 type JarOptions struct {
-	Libs         string            // jar folder; default: CALLPUB_TEST_KAFKA_LIBS, else the mvn-filled cache
-	Java         string            // default: $JAVA_HOME/bin/java, else java on PATH
-	JVMOpts      []string          // default: CALLPUB_TEST_KAFKA_JVM_OPTS, else -Xms512m -Xmx1g
-	ExtraProps   map[string]string // added to, or replacing, the server.properties below
-	StartTimeout time.Duration     // default 120s
+	Libs       string            // jar folder; default: CALLPUB_TEST_KAFKA_LIBS, else the mvn-filled cache
+	Java       string            // default: $JAVA_HOME/bin/java, else java on PATH
+	JVMOpts    []string          // default: CALLPUB_TEST_KAFKA_JVM_OPTS, else -Xms512m -Xmx1g
+	ExtraProps map[string]string // added to, or replacing, the server.properties below
+	// ExtraListeners maps a listener name to its security protocol, e.g.
+	// {"SASL_SSL": "SASL_SSL"}. Each gets a free loopback port, is advertised,
+	// and its address is in Broker.Listeners. Configure it with ExtraProps
+	// (listener.name.sasl_ssl.*, ssl.*).
+	ExtraListeners map[string]string
+	// FormatArgs are added to `kafka-storage format`, e.g. "--add-scram",
+	// "SCRAM-SHA-512=[name=alice,password=secret]".
+	FormatArgs   []string
+	StartTimeout time.Duration // default 120s
 }
 
 // serverProps is one combined broker+controller on 127.0.0.1 with a static
@@ -200,25 +208,44 @@ func checkLibs(dir string) error {
 	return nil
 }
 
-// freePort returns a loopback port that nothing uses now, chosen below the
-// kernel's ephemeral range. A port inside that range can be taken at any
-// moment as the local end of an outgoing connection, even by the broker
-// itself dialling its controller before the controller listens (a TCP
+// freePorts returns n distinct loopback ports that nothing uses now, chosen
+// below the kernel's ephemeral range. A port inside that range can be taken
+// at any moment as the local end of an outgoing connection, even by the
+// broker itself dialling its controller before the controller listens (a TCP
 // self-connect); the broker then dies with "Address already in use".
-func freePort() (int, error) {
+func freePorts(n int) ([]int, error) {
 	lo, hi := portRange()
-	for range 100 {
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	var ports []int
+	for try := 0; len(ports) < n && try < 100*n; try++ {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		p := lo + int(binary.BigEndian.Uint32(b[:])%uint32(hi-lo+1))
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			continue
+			continue // taken, or drawn twice (still held)
 		}
-		_ = l.Close()
-		return p, nil
+		held = append(held, l)
+		ports = append(ports, p)
 	}
-	return 0, fmt.Errorf("no free loopback port in %d-%d", lo, hi)
+	if len(ports) < n {
+		return nil, fmt.Errorf("no %d free loopback ports in %d-%d", n, lo, hi)
+	}
+	return ports, nil
+}
+
+// freePort is freePorts(1).
+func freePort() (int, error) {
+	ps, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return ps[0], nil
 }
 
 // portRange is the span freePort draws from: 10000 up to the first ephemeral
@@ -292,16 +319,26 @@ func startJarOnce(o JarOptions, java string) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	brokerPort, err := freePort()
+	names := make([]string, 0, len(o.ExtraListeners))
+	for name := range o.ExtraListeners {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	ports, err := freePorts(2 + len(names))
 	if err != nil {
 		return nil, err
 	}
-	controllerPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	brokerPort, controllerPort := ports[0], ports[1]
 
 	props := serverProps(filepath.Join(dir, "data"), brokerPort, controllerPort)
+	listeners := map[string]string{}
+	for i, name := range names {
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[2+i])
+		listeners[name] = addr
+		props["listeners"] += "," + name + "://" + addr
+		props["advertised.listeners"] += "," + name + "://" + addr
+		props["listener.security.protocol.map"] += "," + name + ":" + o.ExtraListeners[name]
+	}
 	for k, v := range o.ExtraProps {
 		props[k] = v
 	}
@@ -329,6 +366,7 @@ func startJarOnce(o JarOptions, java string) (*Broker, error) {
 	// 1. Format the data folder. Static quorum: plain -t, never --standalone.
 	fargs := append([]string{"-Xmx256m"}, logOpts...)
 	fargs = append(fargs, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", newClusterID(), "-c", cfg)
+	fargs = append(fargs, o.FormatArgs...)
 	if out, err := exec.Command(java, fargs...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("kafka storage format (files kept in %s): %v\n%s", dir, err, out)
 	}
@@ -368,11 +406,11 @@ func startJarOnce(o JarOptions, java string) (*Broker, error) {
 		stop()
 		if log, _ := os.ReadFile(logPath); bytes.Contains(log, []byte("Address already in use")) {
 			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("kafka broker on ports %d/%d: %w", brokerPort, controllerPort, errPortTaken)
+			return nil, fmt.Errorf("kafka broker on ports %v: %w", ports, errPortTaken)
 		}
 		return nil, fmt.Errorf("kafka broker (files kept in %s): %v\n%s", dir, err, tail(logPath, 40))
 	}
-	b := &Broker{Addrs: []string{addr}, Kind: Jar, Dir: dir}
+	b := &Broker{Addrs: []string{addr}, Kind: Jar, Dir: dir, Listeners: listeners}
 	b.stop = func() { stop(); _ = os.RemoveAll(dir) }
 	return b, nil
 }

@@ -61,6 +61,8 @@ type Broker struct {
 	Addrs []string // bootstrap addresses, host:port
 	Kind  Kind
 	Dir   string // jar broker only: its folder (server.properties, broker.log, data/)
+	// Listeners are the addresses of JarOptions.ExtraListeners, by name.
+	Listeners map[string]string
 
 	stopOnce sync.Once
 	stop     func()
