@@ -23,6 +23,7 @@ type metrics struct {
 	pages          prometheus.Counter
 	splits         prometheus.Counter
 	sealed         prometheus.Counter
+	futureRows     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, p *Poller, b *Budget) (*metrics, error) {
@@ -55,9 +56,12 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b *Budget) (*metrics, erro
 		sealed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpub_days_sealed_total", Help: "(stream, day) pairs reconciled and sealed.",
 		}),
+		futureRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_ccms_future_rows_total", Help: "Rows whose times lie more than 10 minutes after our clock: the server's clock or time zone differs from ours.",
+		}),
 	}
 	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
-		m.pages, m.splits, m.sealed,
+		m.pages, m.splits, m.sealed, m.futureRows,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate (cut on 429/5xx, recovered slowly).",
 		}, b.Rate),

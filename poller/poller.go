@@ -191,8 +191,10 @@ type Poller struct {
 
 	sched   *scheduler
 	streams []*live
-	mu      sync.Mutex // guards the status fields of every live
+	mu      sync.Mutex // guards the status fields of every live, and lastClockWarn
 	started time.Time
+
+	lastClockWarn time.Time
 }
 
 // live is a stream's in-memory state: scheduling and status.

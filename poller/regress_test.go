@@ -1,9 +1,13 @@
 package poller_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -298,6 +302,84 @@ func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
 					if published, dups := e.check(t, time.Now().Add(-20*time.Minute)); published == 0 || dups != 0 {
 						t.Errorf("%d published with %d duplicates", published, dups)
 					}
+				}
+			})
+		})
+	}
+}
+
+// aheadSource lists one completed call per window, timed `ahead` after the
+// window's end, as a server whose zone is off from ours would.
+type aheadSource struct{ ahead time.Duration }
+
+func (s aheadSource) ReadWindow(_ context.Context, w ccms.Window, _ ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
+	at := w.End.Add(s.ahead)
+	return []ccms.Call{{CallID: fmt.Sprintf("c-%d", w.End.UnixMilli()), WaitBegin: at.Add(-2 * time.Minute),
+		CallBegin: at.Add(-time.Minute), CallEnd: at, LogDate: at}}, ccms.ReadStats{Requests: 1, Pages: 1}, nil
+}
+
+// Rows from the future are still published, and counted and explained: a
+// whole number of hours ahead points at the time zone, anything else at a clock.
+func TestRowsFromTheFutureAreCountedAndExplained(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ahead time.Duration
+		rows  bool
+		hint  string
+	}{
+		{"eight hours ahead is a time zone", 8 * time.Hour, true, "another time zone"},
+		{"23 minutes ahead is a clock", 23 * time.Minute, true, "NTP"},
+		{"two minutes ahead is within the tolerance", 2 * time.Minute, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "s.db"), LockTimeout: time.Second, CCID: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = store.Close() })
+				enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
+				cfg := baseConfig()
+				cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.StartAt = poller.VDNSet{1}, poller.Directions{poller.In}, 1, "now"
+				var logs bytes.Buffer
+				reg := prometheus.NewRegistry()
+				pub := &fakePublisher{}
+				p, err := poller.New(cfg, poller.Deps{Source: aheadSource{tc.ahead}, Store: store, Publisher: pub,
+					Encoder: enc, Budget: poller.NewBudget(100, 1), Metrics: reg,
+					Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+				defer cancel()
+				if err := p.Work(ctx); err != nil {
+					t.Fatal(err)
+				}
+				future := 0.0
+				mfs, err := reg.Gather()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, mf := range mfs {
+					if mf.GetName() == "callpub_ccms_future_rows_total" {
+						future = mf.GetMetric()[0].GetCounter().GetValue()
+					}
+				}
+				pub.mu.Lock()
+				published := len(pub.events)
+				pub.mu.Unlock()
+				if published == 0 {
+					t.Fatal("nothing published")
+				}
+				if got := future > 0; got != tc.rows {
+					t.Errorf("callpub_ccms_future_rows_total = %v with %d published, want counted: %v", future, published, tc.rows)
+				}
+				warned := strings.Count(logs.String(), "rows with times after our clock")
+				if tc.rows && (warned != 1 || !strings.Contains(logs.String(), tc.hint)) {
+					t.Errorf("want one warning with %q in 5 minutes, got %d:\n%s", tc.hint, warned, logs.String())
+				}
+				if !tc.rows && warned != 0 {
+					t.Errorf("warned within the tolerance:\n%s", logs.String())
 				}
 			})
 		})

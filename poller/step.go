@@ -273,6 +273,7 @@ func (p *Poller) commit(ctx context.Context, ls *live, st dedupe.StreamState, ca
 	for _, pc := range st.Pending {
 		pending[pc.CallID] = pc
 	}
+	p.checkClock(ls, calls, now)
 	var keys []dedupe.Key
 	byID := make(map[string]schemas.Call, len(calls))
 	for _, c := range calls {
@@ -385,6 +386,48 @@ func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) {
 		return
 	}
 	ls.lastHeartbeat = now
+}
+
+// futureTolerance is how far after our clock a row's time may lie before we
+// say the server's clock or zone differs from ours: more than clock drift
+// and request latency, less than any zone offset.
+const futureTolerance = 10 * time.Minute
+
+// checkClock counts rows whose times lie in our future and warns, at most
+// every 10 minutes, with the offset. A whole number of hours points at a
+// time zone (ccms-api.md A10: the server may store local times as UTC);
+// anything else at a clock. The rows are published as they are.
+func (p *Poller) checkClock(ls *live, calls []ccms.Call, now time.Time) {
+	var n int
+	var ahead time.Duration
+	for _, c := range calls {
+		for _, t := range []time.Time{c.LogDate, c.CallEnd, c.CallBegin, c.AckBegin, c.WaitBegin} {
+			if d := t.Sub(now); d > futureTolerance {
+				n++
+				ahead = max(ahead, d)
+				break
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	p.m.futureRows.Add(float64(n))
+	p.mu.Lock()
+	quiet := !p.lastClockWarn.IsZero() && now.Sub(p.lastClockWarn) < 10*time.Minute
+	if !quiet {
+		p.lastClockWarn = now
+	}
+	p.mu.Unlock()
+	if quiet {
+		return
+	}
+	hint := "check NTP on this host and on the server"
+	if h := ahead.Round(time.Hour); h > 0 && (ahead-h).Abs() <= futureTolerance {
+		hint = "a whole number of hours: the server's times are probably in another time zone; check CALLPUB_CCMS_TIMEZONE and the tenant's settings"
+	}
+	p.log.Warn("CC-CMS returned rows with times after our clock", "stream", ls.key, "rows", n,
+		"ahead", ahead.Round(time.Second).String(), "hint", hint)
 }
 
 func (p *Poller) reportGap(ls *live, g Window) {

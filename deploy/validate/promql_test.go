@@ -36,6 +36,7 @@ var exported = map[string][]string{
 	"callpub_ccms_pages_total":              nil,
 	"callpub_window_splits_total":           nil,
 	"callpub_days_sealed_total":             nil,
+	"callpub_ccms_future_rows_total":        nil,
 	"callpub_request_budget_per_second":     nil,
 	"callpub_streams":                       nil,
 	"callpub_kafka_write_duration_seconds":  nil,
