@@ -57,6 +57,8 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 			vdn, d, client.Host(), page.Count)
 	}
 
+	probeDayBoundary(ctx, cfg, client, now, out)
+
 	pub, err := publisher.New(cfg.Kafka, quiet, prometheus.NewRegistry())
 	if err != nil {
 		return configError(err)
@@ -77,4 +79,59 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 		return fmt.Errorf("check: %d of %d checks failed", len(failed), len(cfg.Poll.Directions)+1)
 	}
 	return errors.Join(failed...)
+}
+
+// probeDayBoundary answers ccms-api.md A10 for this tenant when
+// CALLPUB_CCMS_TIMEZONE is not UTC: is "00:00 of yesterday" the tenant's
+// midnight or UTC's? It asks for the first minute after the earlier of the
+// two. Accepted: the zone that gives that midnight bounds the server's range
+// (or the server does not check), and that mode reads all it holds. Refused
+// with 0100002: the other zone does. It prints one line and never fails the
+// check: the answer is advice.
+func probeDayBoundary(ctx context.Context, cfg config, client *ccms.Client, now time.Time, out io.Writer) {
+	loc := client.Location()
+	tenant, _ := ccms.AllowedRange(now, loc)
+	utc, _ := ccms.AllowedRange(now, time.UTC)
+	if tenant.Equal(utc) {
+		if loc.String() != "UTC" {
+			fmt.Fprintf(out, "day      ok: 00:00 of yesterday is the same instant in %s and UTC right now; run check again at another hour to tell them apart\n", loc)
+		}
+		return
+	}
+	early, earlyMode, otherMode := tenant, ccms.BoundaryTenant, ccms.BoundaryUTC
+	if utc.Before(tenant) {
+		early, earlyMode, otherMode = utc, ccms.BoundaryUTC, ccms.BoundaryTenant
+	}
+	pc := cfg.CCMS
+	pc.DayBoundaryMode = string(earlyMode)
+	probe, err := ccms.NewClient(pc, ccms.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Fprintf(out, "day      skipped: %v\n", err)
+		return
+	}
+	q := ccms.Query{CCID: cfg.Poll.CCID, VDN: cfg.Poll.VDNs[0], Inbound: cfg.Poll.Directions[0].Inbound(),
+		Begin: early, End: early.Add(time.Minute - time.Millisecond), Limit: 1}
+	qctx, cancel := context.WithTimeout(ctx, 2*cfg.CCMS.Timeout)
+	_, err = probe.QueryCalls(qctx, q)
+	cancel()
+	at := early.In(loc).Format("2006-01-02 15:04 MST")
+	gap := tenant.Sub(utc).Abs()
+	var re *ccms.ResultError
+	switch {
+	case err == nil:
+		fmt.Fprintf(out, "day      ok: the server answers for %s, 00:00 of yesterday in %s (%v before the other reading): "+
+			"CALLPUB_CCMS_DAY_BOUNDARY_MODE=%s reads all it holds (set: %s)\n", at, zoneOf(earlyMode, loc), gap, earlyMode, client.Reach().Boundary)
+	case errors.As(err, &re) && re.Code == "0100002":
+		fmt.Fprintf(out, "day      ok: the server refuses %s, 00:00 of yesterday in %s: its days are %s's; "+
+			"CALLPUB_CCMS_DAY_BOUNDARY_MODE=%s or both is right (set: %s)\n", at, zoneOf(earlyMode, loc), zoneOf(otherMode, loc), otherMode, client.Reach().Boundary)
+	default:
+		fmt.Fprintf(out, "day      skipped: could not ask which midnight bounds the range: %v\n", err)
+	}
+}
+
+func zoneOf(b ccms.DayBoundary, loc *time.Location) string {
+	if b == ccms.BoundaryUTC {
+		return "UTC"
+	}
+	return loc.String()
 }

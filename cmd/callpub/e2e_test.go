@@ -503,3 +503,36 @@ func TestE2ECheckSignsAndReportsAuthFailures(t *testing.T) {
 		t.Errorf("check output should name the 401 and never the secret:\n%s", out.String())
 	}
 }
+
+// `callpub check` asks the server which midnight bounds its range when the
+// configured zone is not UTC (ccms-api.md A10), and names the mode that
+// matches the server, at whatever hour the test runs.
+func TestE2ECheckTellsWhichMidnightBoundsTheServersRange(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 1)
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		loc  *time.Location
+		want string
+	}{
+		{"a server on UTC days", time.UTC, "CALLPUB_CCMS_DAY_BOUNDARY_MODE=utc"},
+		{"a server on the tenant's days", shanghai, "CALLPUB_CCMS_DAY_BOUNDARY_MODE=tenant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startSim(t, ccmssim.Options{VDNs: 1, Seed: 8, Location: tc.loc})
+			vars := f.vars(brokers, topic, t.TempDir(), "1")
+			vars["CALLPUB_CCMS_TIMEZONE"] = "Asia/Shanghai"
+			var out bytes.Buffer
+			if err := check(t.Context(), envconfig.MapLookuper(vars), &out); err != nil {
+				t.Fatalf("check: %v\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), "day      ok: ") || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("check output lacks a day line with %q:\n%s", tc.want, out.String())
+			}
+		})
+	}
+}

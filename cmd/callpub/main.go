@@ -112,7 +112,8 @@ Usage:
   callpub demo [-vdns N] [-for D]  simulator + Kafka (in-process unless CALLPUB_KAFKA_BROKERS is set)
                                    + the service, printing each event; Ctrl-C stops it
   callpub check                    validate the config, send one signed query per direction,
-                                   check the Kafka topic
+                                   check the Kafka topic; outside UTC, ask which midnight
+                                   bounds the API's range
   callpub state show|reset|prune|check|compact [flags]
                                    inspect or repair the store while the service is down
                                    ('callpub state -h' for flags)

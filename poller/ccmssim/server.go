@@ -75,6 +75,9 @@ func StartServer(s *Sim, o ServerOptions) (*Server, error) {
 			return nil, errors.Join(err, ln.Close(), out.removeTemp())
 		}
 		out.CAFile = filepath.Join(dir, CertFileName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, errors.Join(fmt.Errorf("ccmssim: certificate folder: %w", err), ln.Close(), out.removeTemp())
+		}
 		if err := os.WriteFile(out.CAFile, pemBytes, 0o644); err != nil {
 			return nil, errors.Join(fmt.Errorf("ccmssim: write certificate: %w", err), ln.Close(), out.removeTemp())
 		}
