@@ -303,6 +303,13 @@ func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
 						t.Errorf("%d published with %d duplicates", published, dups)
 					}
 				}
+				st := e.p.Status(time.Now())
+				if want, _ := sim.AllowedRange(time.Now()); tc.mode == ccms.BoundaryBoth && !st.Horizon.Equal(want) {
+					t.Errorf("/status api_horizon %v, want the UTC server's %v", st.Horizon, want)
+				}
+				if st.Zone != "Asia/Shanghai" || st.DayBoundary != string(tc.mode) {
+					t.Errorf("/status zone %q, day boundary %q", st.Zone, st.DayBoundary)
+				}
 			})
 		})
 	}

@@ -1,10 +1,12 @@
 package poller
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
 	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller/ccms"
 )
 
 // StreamStatus is one stream's row on /status.
@@ -33,14 +35,20 @@ type Status struct {
 	Failing        int            `json:"streams_failing"`
 	Behind         int            `json:"streams_behind"`
 	MinHeadroomSec float64        `json:"min_horizon_headroom_seconds"`
-	Rows           []StreamStatus `json:"stream_status"`
+	// Horizon is the earliest instant the API returns now, under DayBoundary
+	// in Zone (CALLPUB_CCMS_DAY_BOUNDARY_MODE, CALLPUB_CCMS_TIMEZONE).
+	Horizon     time.Time      `json:"api_horizon"`
+	Zone        string         `json:"api_zone"`
+	DayBoundary string         `json:"api_day_boundary"`
+	Rows        []StreamStatus `json:"stream_status"`
 }
 
 // Status returns a snapshot of every owned stream.
 func (p *Poller) Status(now time.Time) Status {
 	q := p.sched.queued()
 	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
-		Queued: map[string]int{}}
+		Queued: map[string]int{}, Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
+		DayBoundary: string(cmp.Or(p.reach.Boundary, ccms.BoundaryBoth))}
 	for l := range numLanes {
 		s.Queued[l.String()] = q[l]
 	}
