@@ -335,6 +335,8 @@ func TestRowsFromTheFutureAreCountedAndExplained(t *testing.T) {
 		hint  string
 	}{
 		{"eight hours ahead is a time zone", 8 * time.Hour, true, "another time zone"},
+		{"five and a half hours ahead is a time zone too", 5*time.Hour + 30*time.Minute, true, "another time zone"},
+		{"three hours and seven minutes ahead is a clock", 3*time.Hour + 7*time.Minute, true, "NTP"},
 		{"23 minutes ahead is a clock", 23 * time.Minute, true, "NTP"},
 		{"two minutes ahead is within the tolerance", 2 * time.Minute, false, ""},
 	} {

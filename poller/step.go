@@ -394,9 +394,9 @@ func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) {
 const futureTolerance = 10 * time.Minute
 
 // checkClock counts rows whose times lie in our future and warns, at most
-// every 10 minutes, with the offset. A whole number of hours points at a
-// time zone (ccms-api.md A10: the server may store local times as UTC);
-// anything else at a clock. The rows are published as they are.
+// every 10 minutes, with the offset. An hour or more, close to a whole
+// quarter hour, points at a time zone (ccms-api.md A10: the server may store
+// local times as UTC); anything else at a clock. The rows are published as they are.
 func (p *Poller) checkClock(ls *live, calls []ccms.Call, now time.Time) {
 	var n int
 	var ahead time.Duration
@@ -423,8 +423,9 @@ func (p *Poller) checkClock(ls *live, calls []ccms.Call, now time.Time) {
 		return
 	}
 	hint := "check NTP on this host and on the server"
-	if h := ahead.Round(time.Hour); h > 0 && (ahead-h).Abs() <= futureTolerance {
-		hint = "a whole number of hours: the server's times are probably in another time zone; check CALLPUB_CCMS_TIMEZONE and the tenant's settings"
+	// Zone offsets are whole quarter hours (+05:30, +05:45, +08:00).
+	if q := ahead.Round(15 * time.Minute); ahead >= 55*time.Minute && (ahead-q).Abs() <= 5*time.Minute {
+		hint = "close to a zone offset: the server's times are probably in another time zone; check CALLPUB_CCMS_TIMEZONE and the tenant's settings"
 	}
 	p.log.Warn("CC-CMS returned rows with times after our clock", "stream", ls.key, "rows", n,
 		"ahead", ahead.Round(time.Second).String(), "hint", hint)
