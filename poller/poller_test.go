@@ -154,6 +154,18 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 	return e
 }
 
+// openStore opens a fresh bbolt store for ccId 1 in a temporary folder and
+// closes it when the test ends.
+func openStore(t *testing.T) *dedupe.Store {
+	t.Helper()
+	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "callpub.db"), LockTimeout: time.Second, CCID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("CALLPUB_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -305,12 +317,7 @@ func TestOutageBeyondTheHorizonReportsTheExactGap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
 		cfg.VDNs, cfg.Directions = poller.VDNSet{1, 2}, poller.Directions{poller.In}
-		dir := t.TempDir()
-		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
+		store := openStore(t)
 		now := time.Now()
 		lastSeen := now.Add(-50 * time.Hour) // the service was down for 50 hours
 		for _, s := range []string{"1/1/in", "1/2/in"} {

@@ -123,11 +123,7 @@ func (s slowSource) ReadWindow(ctx context.Context, _ ccms.Window, _ ccms.ReadOp
 
 func slowPoller(t *testing.T, took time.Duration) (*poller.Poller, *dedupe.Store) {
 	t.Helper()
-	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "s.db"), LockTimeout: time.Second, CCID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openStore(t)
 	enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
 	cfg := baseConfig()
 	cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.StepTimeout = poller.VDNSet{1}, poller.Directions{poller.In}, 1, time.Minute
@@ -175,12 +171,7 @@ func TestAControlTopicOutageDuplicatesNoCallEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
 		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
-		dir := t.TempDir()
-		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
+		store := openStore(t)
 		if err := store.SetCursor("1/1/in", time.Now().Add(-50*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -207,12 +198,7 @@ func TestASealThatFailsDoesNotRepublishTheReconciledDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
 		cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.ReconcileDelay = poller.VDNSet{1}, poller.Directions{poller.In}, 1, time.Hour
-		dir := t.TempDir()
-		store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(dir, "callpub.db"), LockTimeout: time.Second, CCID: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
+		store := openStore(t)
 		// It is 00:00: the fresh lane starts here, so all of yesterday is left
 		// to the reconciliation.
 		midnight := time.Now()
@@ -278,11 +264,7 @@ func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := baseConfig()
 				cfg.VDNs, cfg.Directions = poller.VDNSet{1, 2}, poller.Directions{poller.In}
-				store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "callpub.db"), LockTimeout: time.Second, CCID: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = store.Close() })
+				store := openStore(t)
 				sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: 2, Seed: 5, Location: time.UTC})
 				if err != nil {
 					t.Fatal(err)
@@ -342,11 +324,7 @@ func TestRowsFromTheFutureAreCountedAndExplained(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "s.db"), LockTimeout: time.Second, CCID: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = store.Close() })
+				store := openStore(t)
 				enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
 				cfg := baseConfig()
 				cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.StartAt = poller.VDNSet{1}, poller.Directions{poller.In}, 1, "now"
