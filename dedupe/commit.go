@@ -81,103 +81,196 @@ type pendingOp struct {
 	filter, firstSee int64
 }
 
+// prepare validates b and encodes it into the writes apply makes. The checks
+// run in a fixed order (stream, seen, resolved, pending, sealed day, gaps),
+// so a batch with several faults always reports the same first one.
 func (s *Store) prepare(b Batch) (*prepared, error) {
-	bad := func(format string, a ...any) error {
-		return &BatchError{Stream: b.Stream, Reason: fmt.Sprintf(format, a...)}
-	}
 	if b.Stream == "" {
-		return nil, bad("empty stream")
+		return nil, badBatch(b.Stream, "empty stream")
 	}
 	if strings.Contains(b.Stream, pendingSep) {
-		return nil, bad("stream contains a NUL byte")
+		return nil, badBatch(b.Stream, "stream contains a NUL byte")
 	}
-	p := &prepared{stream: []byte(b.Stream), sealedDay: b.SealedDay}
+	seen, seenIDs, err := s.prepareSeen(b)
+	if err != nil {
+		return nil, err
+	}
+	resolvedIDs, err := resolvedSet(b)
+	if err != nil {
+		return nil, err
+	}
+	pendingPut, err := preparePending(b, seenIDs, resolvedIDs)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSealedDay(b); err != nil {
+		return nil, err
+	}
+	gaps, err := prepareGaps(b)
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{
+		stream:     []byte(b.Stream),
+		seen:       seen,
+		pendingPut: pendingPut,
+		pendingDel: pendingDeletes(b.Stream, seenIDs, resolvedIDs),
+		cursor:     optionalNano(b.Cursor),
+		lastSweep:  optionalNano(b.LastSweep),
+		sealedDay:  b.SealedDay,
+		gaps:       gaps,
+	}, nil
+}
+
+// badBatch is the *BatchError that refuses a batch of stream.
+func badBatch(stream, format string, a ...any) error {
+	return &BatchError{Stream: stream, Reason: fmt.Sprintf(format, a...)}
+}
+
+// prepareSeen validates b.Seen in order and encodes a seen-mark for each key.
+// It also returns the set of call ids marked seen.
+func (s *Store) prepareSeen(b Batch) ([]seenOp, map[string]bool, error) {
+	var ops []seenOp
 	seen := make(map[string]bool, len(b.Seen))
 	for _, k := range b.Seen {
 		if err := k.validate(); err != nil {
-			return nil, bad("seen: %v", err)
+			return nil, nil, badBatch(b.Stream, "seen: %v", err)
 		}
 		if k.Stream != b.Stream {
-			return nil, bad("seen key %s/%s belongs to another stream", k.Stream, k.CallID)
+			return nil, nil, badBatch(b.Stream, "seen key %s/%s belongs to another stream", k.Stream, k.CallID)
 		}
 		seen[k.CallID] = true
-		op := seenOp{
-			bucket: dayBucket(dayName(k.CallEnd, s.loc)),
-			key:    seenKey(k.Stream, k.CallID),
-			value:  seenValue(k.CallEnd, k.Hash),
-		}
-		if k.Update {
-			y, m, d := k.CallEnd.In(s.loc).Date()
-			for _, off := range []int{-1, 1} {
-				op.stale = append(op.stale, dayBucket(time.Date(y, m, d+off, 12, 0, 0, 0, s.loc).Format(dayLayout)))
-			}
-		}
-		p.seen = append(p.seen, op)
+		ops = append(ops, s.seenOp(k))
 	}
+	return ops, seen, nil
+}
+
+// seenOp encodes the seen-mark of k in the bucket of its CallEnd's day. An
+// update also drops k from the days either side, where its previous CallEnd
+// may have put it.
+func (s *Store) seenOp(k Key) seenOp {
+	op := seenOp{
+		bucket: dayBucket(dayName(k.CallEnd, s.loc)),
+		key:    seenKey(k.Stream, k.CallID),
+		value:  seenValue(k.CallEnd, k.Hash),
+	}
+	if k.Update {
+		y, m, d := k.CallEnd.In(s.loc).Date()
+		for _, off := range []int{-1, 1} {
+			op.stale = append(op.stale, dayBucket(time.Date(y, m, d+off, 12, 0, 0, 0, s.loc).Format(dayLayout)))
+		}
+	}
+	return op
+}
+
+// resolvedSet is the set of call ids in b.Resolved, none of them empty.
+func resolvedSet(b Batch) (map[string]bool, error) {
 	resolved := make(map[string]bool, len(b.Resolved))
 	for _, id := range b.Resolved {
 		if id == "" {
-			return nil, bad("resolved: empty call id")
+			return nil, badBatch(b.Stream, "resolved: empty call id")
 		}
 		resolved[id] = true
 	}
+	return resolved, nil
+}
+
+// preparePending validates b.Pending in order and encodes an upsert for each
+// call. A pending call may be neither resolved nor seen in the same batch.
+func preparePending(b Batch, seen, resolved map[string]bool) ([]pendingOp, error) {
+	var ops []pendingOp
 	for _, pc := range b.Pending {
 		switch {
 		case pc.CallID == "":
-			return nil, bad("pending: empty call id")
+			return nil, badBatch(b.Stream, "pending: empty call id")
 		case pc.FilterTime.IsZero():
-			return nil, bad("pending %s: zero filter time", pc.CallID)
+			return nil, badBatch(b.Stream, "pending %s: zero filter time", pc.CallID)
 		case resolved[pc.CallID]:
-			return nil, bad("call %s is both pending and resolved", pc.CallID)
+			return nil, badBatch(b.Stream, "call %s is both pending and resolved", pc.CallID)
 		case seen[pc.CallID]:
-			return nil, bad("call %s is both pending and seen", pc.CallID)
+			return nil, badBatch(b.Stream, "call %s is both pending and seen", pc.CallID)
 		}
-		p.pendingPut = append(p.pendingPut, pendingOp{
+		ops = append(ops, pendingOp{
 			key:    pendingKey(b.Stream, pc.CallID),
 			filter: unixNano(pc.FilterTime), firstSee: unixNano(pc.FirstSeen),
 		})
 	}
+	return ops, nil
+}
+
+// pendingDeletes are the pending keys of stream to remove: every resolved
+// call, then every seen call that was not also resolved.
+func pendingDeletes(stream string, seen, resolved map[string]bool) [][]byte {
+	var keys [][]byte
 	for id := range resolved {
-		p.pendingDel = append(p.pendingDel, pendingKey(b.Stream, id))
+		keys = append(keys, pendingKey(stream, id))
 	}
 	for id := range seen {
 		if !resolved[id] {
-			p.pendingDel = append(p.pendingDel, pendingKey(b.Stream, id))
+			keys = append(keys, pendingKey(stream, id))
 		}
 	}
-	if b.Cursor != nil {
-		n := unixNano(*b.Cursor)
-		p.cursor = &n
+	return keys
+}
+
+// optionalNano encodes *t, or returns nil when t is nil (unchanged).
+func optionalNano(t *time.Time) *int64 {
+	if t == nil {
+		return nil
 	}
-	if b.LastSweep != nil {
-		n := unixNano(*b.LastSweep)
-		p.lastSweep = &n
-	}
+	n := unixNano(*t)
+	return &n
+}
+
+// checkSealedDay refuses a b.SealedDay that is set but not a YYYYMMDD day.
+func checkSealedDay(b Batch) error {
 	if b.SealedDay != "" {
 		if _, err := time.Parse(dayLayout, b.SealedDay); err != nil || len(b.SealedDay) != len(dayLayout) {
-			return nil, bad("sealed day %q is not YYYYMMDD", b.SealedDay)
+			return badBatch(b.Stream, "sealed day %q is not YYYYMMDD", b.SealedDay)
 		}
 	}
+	return nil
+}
+
+// prepareGaps validates b.Gaps in order and encodes each as a gap-log entry
+// (key and detected-at value). A gap without a stream belongs to b.Stream.
+func prepareGaps(b Batch) ([][2][]byte, error) {
+	var gaps [][2][]byte
 	for _, g := range b.Gaps {
 		if g.Stream == "" {
 			g.Stream = b.Stream
 		}
 		switch {
 		case g.Stream != b.Stream:
-			return nil, bad("gap of another stream %q", g.Stream)
+			return nil, badBatch(b.Stream, "gap of another stream %q", g.Stream)
 		case g.Start.IsZero() || g.End.IsZero() || !g.Start.Before(g.End):
-			return nil, bad("gap [%v, %v) is empty or unbounded", g.Start, g.End)
+			return nil, badBatch(b.Stream, "gap [%v, %v) is empty or unbounded", g.Start, g.End)
 		}
 		v := make([]byte, 8)
 		putInt(v, unixNano(g.DetectedAt))
-		p.gaps = append(p.gaps, [2][]byte{gapKey(g), v})
+		gaps = append(gaps, [2][]byte{gapKey(g), v})
 	}
-	return p, nil
+	return gaps, nil
 }
 
 // apply writes p in tx. It is idempotent: puts of fixed bytes, deletes, and
 // a pending FirstSeen that keeps the earliest value.
 func (p *prepared) apply(tx *bolt.Tx) error {
+	if err := p.applySeen(tx); err != nil {
+		return err
+	}
+	if err := p.applyPending(tx.Bucket(bucketPending)); err != nil {
+		return err
+	}
+	if err := p.applyCursor(tx.Bucket(bucketCursors)); err != nil {
+		return err
+	}
+	return p.applyGaps(tx.Bucket(bucketGaps))
+}
+
+// applySeen puts each seen-mark in its day bucket, creating the bucket if
+// needed, and drops an updated call from its stale neighbour days.
+func (p *prepared) applySeen(tx *bolt.Tx) error {
 	for _, op := range p.seen {
 		b, err := tx.CreateBucketIfNotExists(op.bucket)
 		if err != nil {
@@ -194,7 +287,12 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 			}
 		}
 	}
-	pb := tx.Bucket(bucketPending)
+	return nil
+}
+
+// applyPending upserts the pending calls in pb, keeping the earliest known
+// FirstSeen, then deletes the resolved and seen ones.
+func (p *prepared) applyPending(pb *bolt.Bucket) error {
 	for _, op := range p.pendingPut {
 		first := op.firstSee
 		if _, old, ok := decodePending(pb.Get(op.key)); ok && old != 0 && (first == 0 || old < first) {
@@ -209,7 +307,12 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 			return fmt.Errorf("resolve %q: %w", k, err)
 		}
 	}
-	cb := tx.Bucket(bucketCursors)
+	return nil
+}
+
+// applyCursor rewrites the stream's cursor record in cb, changing only the
+// fields p sets. The record is written even when nothing changes.
+func (p *prepared) applyCursor(cb *bolt.Bucket) error {
 	r := cursorRecord{}
 	if v := cb.Get(p.stream); v != nil {
 		var ok bool
@@ -229,7 +332,11 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 	if err := cb.Put(p.stream, r.encode()); err != nil {
 		return fmt.Errorf("cursor of %s: %w", p.stream, err)
 	}
-	gb := tx.Bucket(bucketGaps)
+	return nil
+}
+
+// applyGaps appends p's entries to the gap log in gb.
+func (p *prepared) applyGaps(gb *bolt.Bucket) error {
 	for _, g := range p.gaps {
 		if err := gb.Put(g[0], g[1]); err != nil {
 			return fmt.Errorf("gap: %w", err)
