@@ -282,7 +282,7 @@ func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window, o ccms.R
 	}
 	c.freshReads++
 	c.freshPages += int64(st.Pages)
-	key := poller.Stream{CCID: w.CCID, VDN: w.VDN, Dir: dirOf(w.Inbound)}.Key()
+	key := w.Key()
 	last, ok := c.last[key]
 	if !ok {
 		last = c.since
@@ -292,12 +292,6 @@ func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window, o ccms.R
 	return calls, st, err
 }
 
-func dirOf(inbound bool) poller.Direction {
-	if inbound {
-		return poller.In
-	}
-	return poller.Out
-}
 
 func (c *countingSource) begin() {
 	c.mu.Lock()

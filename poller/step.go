@@ -118,7 +118,7 @@ func (p *Poller) fresh(ctx context.Context, ls *live, now time.Time) (outcome, e
 	if !plan.Gap.Empty() {
 		g := dedupe.Gap{Stream: ls.key, Start: plan.Gap.Start, End: plan.Gap.End, DetectedAt: now}
 		b.Gaps = append(b.Gaps, g)
-		control = append(control, p.enc.Gap(ls.key, g.Start, g.End, now))
+		control = append(control, p.enc.Gap(ls.Stream, g.Start, g.End, now))
 	}
 	n, err := p.apply(ctx, ls, st, calls, b, control, now)
 	if err != nil {
@@ -208,7 +208,7 @@ func (p *Poller) reconcile(ctx context.Context, ls *live, now time.Time) (outcom
 				n++
 			}
 		}
-		return p.enc.DaySealed(ls.key, day, n, now)
+		return p.enc.DaySealed(ls.Stream, day, n, now)
 	}
 	n, err := p.applySealed(ctx, ls, st, calls, b, seal, now)
 	if err != nil {
@@ -233,9 +233,7 @@ func (p *Poller) nextReconcile(now time.Time, sealed string) time.Time {
 
 // read fetches one window of a stream completely.
 func (p *Poller) read(ctx context.Context, ls *live, w Window) ([]ccms.Call, error) {
-	calls, stats, err := p.src.ReadWindow(ctx, ccms.Window{
-		CCID: ls.CCID, VDN: ls.VDN, Inbound: ls.Dir.Inbound(), Start: w.Start, End: w.End,
-	}, p.ro)
+	calls, stats, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End}, p.ro)
 	p.m.pages.Add(float64(stats.Pages))
 	p.m.splits.Add(float64(stats.Splits))
 	if err != nil {
@@ -380,7 +378,7 @@ func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) {
 	if !started || now.Sub(ls.lastHeartbeat) < p.cfg.Heartbeat {
 		return
 	}
-	if err := p.pub.PublishControl(ctx, p.enc.Heartbeat(ls.key, w, now)); err != nil {
+	if err := p.pub.PublishControl(ctx, p.enc.Heartbeat(ls.Stream, w, now)); err != nil {
 		// Advisory: the step itself is committed; try again next step.
 		p.log.Warn("heartbeat not published", "stream", ls.key, "err", err)
 		return

@@ -6,46 +6,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/callpub/callpub/schemas"
 )
 
-// Direction is the call direction a stream queries: CC-CMS's isCallIn.
-type Direction string
+// Direction is a stream's call direction (schemas.Direction).
+type Direction = schemas.Direction
 
 const (
-	In  Direction = "in"  // isCallIn "true": inbound calls
-	Out Direction = "out" // isCallIn "false": outbound calls
+	In  = schemas.In  // isCallIn "true": inbound calls
+	Out = schemas.Out // isCallIn "false": outbound calls
 )
 
-// Inbound reports whether d is In.
-func (d Direction) Inbound() bool { return d == In }
-
-// Stream is one unit of polling: one VDN of one call center in one direction.
-// Each stream has its own cursor, pending calls and schedule.
-type Stream struct {
-	CCID int
-	VDN  int
-	Dir  Direction
-}
-
-// Key is the stream's identity in the store and in logs: "ccId/vdn/dir".
-func (s Stream) Key() string { return fmt.Sprintf("%d/%d/%s", s.CCID, s.VDN, s.Dir) }
-
-func (s Stream) String() string { return s.Key() }
-
-// ParseStreamKey is the inverse of Stream.Key.
-func ParseStreamKey(key string) (Stream, error) {
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 {
-		return Stream{}, fmt.Errorf("stream %q: want ccId/vdn/dir", key)
-	}
-	cc, err1 := strconv.Atoi(parts[0])
-	vdn, err2 := strconv.Atoi(parts[1])
-	dir := Direction(parts[2])
-	if err := errors.Join(err1, err2); err != nil || (dir != In && dir != Out) {
-		return Stream{}, fmt.Errorf("stream %q: want ccId/vdn/dir with dir in or out", key)
-	}
-	return Stream{CCID: cc, VDN: vdn, Dir: dir}, nil
-}
+// Stream is one unit of polling (schemas.Stream): one VDN of one call
+// center in one direction. Each stream has its own cursor, pending calls and
+// schedule.
+type Stream = schemas.Stream
 
 // VDNSet is a sorted list of VDN ids, configured as ranges: "1-200,305".
 type VDNSet []int

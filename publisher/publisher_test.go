@@ -289,9 +289,9 @@ func TestControlRecordsGoToTheControlTopic(t *testing.T) {
 	p := newPublisher(t, brokers, topic, control, nil)
 	at := t0.Add(time.Hour)
 	events := []schemas.Event{
-		encoder.Gap("1/25/in", t0.Add(-48*time.Hour), t0.Add(-47*time.Hour), at),
-		encoder.DaySealed("1/25/in", "20260328", 42, at),
-		encoder.Heartbeat("1/25/in", t0, at),
+		encoder.Gap(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, t0.Add(-48*time.Hour), t0.Add(-47*time.Hour), at),
+		encoder.DaySealed(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, "20260328", 42, at),
+		encoder.Heartbeat(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, t0, at),
 	}
 	if err := p.PublishControl(t.Context(), events...); err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ func TestPublishControlWithoutAControlTopicDoesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if err := p.PublishControl(t.Context(), encoder.Heartbeat("1/25/in", t0, t0)); err != nil {
+	if err := p.PublishControl(t.Context(), encoder.Heartbeat(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, t0, t0)); err != nil {
 		t.Errorf("PublishControl = %v, want nil", err)
 	}
 }

@@ -109,32 +109,44 @@ func derive(c Call) (answered bool, waitMs, talkMs int64) {
 	return answered, waitMs, talkMs
 }
 
-func direction(inbound bool) string {
-	if inbound {
-		return "inbound"
-	}
-	return "outbound"
+// HashedCall is a call in normal form — times in UTC at millisecond
+// precision — with its ContentHash. The poller makes one per completed call
+// it reads: the store records the hash and the event carries it, so both
+// come from one normalisation, computed once.
+type HashedCall struct {
+	Call Call
+	Hash uint64
 }
 
-// CallCompleted encodes a completed call. With update false the id is
-// EventID of the call; with update true (a call already published, now with
-// another content hash) it is UpdateEventID and data.update is true.
-// Times are normalised to UTC milliseconds; the event time is callEnd.
-func (e *Encoder) CallCompleted(c Call, update bool) (Event, error) {
-	if err := validateCall(c); err != nil {
-		return Event{}, err
-	}
+// Hash normalises c and computes its content hash.
+func Hash(c Call) HashedCall {
 	for _, t := range []*time.Time{&c.LogDate, &c.WaitBegin, &c.AckBegin, &c.CallBegin, &c.CallEnd} {
 		*t = normaliseTime(*t)
 	}
-	hash := ContentHash(c)
+	return HashedCall{Call: c, Hash: ContentHash(c)}
+}
+
+// CallCompleted encodes a completed call: Completed of Hash(c).
+func (e *Encoder) CallCompleted(c Call, update bool) (Event, error) {
+	return e.Completed(Hash(c), update)
+}
+
+// Completed encodes a completed call made by Hash. With update false the id
+// is EventID of the call; with update true (a call already published, now
+// with another content hash) it is UpdateEventID and data.update is true.
+// The event time is callEnd.
+func (e *Encoder) Completed(h HashedCall, update bool) (Event, error) {
+	c, hash := h.Call, h.Hash
+	if err := validateCall(c); err != nil {
+		return Event{}, err
+	}
 	answered, waitMs, talkMs := derive(c)
 	sub := Code{Code: c.SubMediaType}
 	if c.MediaType == MediaTypeMultimedia {
 		sub.Name = SubMediaTypeName(c.SubMediaType)
 	}
 	d := CallCompletedData{
-		CCID: c.CCID, VDN: c.VDN, Direction: direction(c.Inbound), CallID: c.CallID,
+		CCID: c.CCID, VDN: c.VDN, Direction: DirectionOf(c.Inbound).Name(), CallID: c.CallID,
 		CallerNo: e.applyPII(c.CallerNo), CalleeNo: e.applyPII(c.CalleeNo), NumberPolicy: e.opts.PII,
 		CallType:     Code{c.CallType, CallTypeName(c.CallType)},
 		LeaveReason:  Code{c.LeaveReason, LeaveReasonName(c.LeaveReason)},

@@ -47,18 +47,12 @@ type HeartbeatData struct {
 	At     Timestamp `json:"at"`
 }
 
-// streamOf parses the stream key. A malformed key still yields an event
-// (the methods below cannot fail), which then fails Validate: ccId and vdn are
-// 0 and partitionkey is the raw key.
-func streamOf(stream string) (streamData, string, int, int) {
-	ccID, vdn, inbound, err := ParseStream(stream)
-	if err != nil {
-		return streamData{Stream: stream}, stream, 0, 0
-	}
-	return streamData{Stream: stream, CCID: ccID, VDN: vdn, Direction: direction(inbound)}, strconv.Itoa(vdn), ccID, vdn
+// streamOf is the part of a control record's data that names s.
+func streamOf(s Stream) streamData {
+	return streamData{Stream: s.Key(), CCID: s.CCID, VDN: s.VDN, Direction: s.Dir.Name()}
 }
 
-func (e *Encoder) control(typ, schema, canonical, stream, key string, ccID, vdn int, at time.Time, data any) Event {
+func (e *Encoder) control(typ, schema, canonical string, s Stream, at time.Time, data any) Event {
 	b, err := json.Marshal(data)
 	if err != nil {
 		panic(fmt.Sprintf("schemas: marshal %s data: %v", typ, err)) // plain structs: cannot happen
@@ -66,13 +60,13 @@ func (e *Encoder) control(typ, schema, canonical, stream, key string, ccID, vdn 
 	return Event{
 		SpecVersion:     SpecVersion,
 		ID:              idOf(canonical),
-		Source:          e.source(ccID, vdn),
+		Source:          e.source(s.CCID, s.VDN),
 		Type:            typ,
-		Subject:         stream,
+		Subject:         s.Key(),
 		Time:            normaliseTime(at),
 		DataContentType: DataContentType,
 		DataSchema:      schema,
-		PartitionKey:    key,
+		PartitionKey:    strconv.Itoa(s.VDN),
 		Data:            b,
 	}
 }
@@ -86,40 +80,37 @@ func ms(t time.Time) int64 {
 
 // Gap encodes a lost span [start, end) of a stream, detected at detectedAt
 // (the event time). The id covers the stream and the span.
-func (e *Encoder) Gap(stream string, start, end, detectedAt time.Time) Event {
-	sd, key, ccID, vdn := streamOf(stream)
+func (e *Encoder) Gap(s Stream, start, end, detectedAt time.Time) Event {
 	start, end = normaliseTime(start), normaliseTime(end)
 	lost := int64(0)
 	if end.After(start) {
 		lost = end.Sub(start).Milliseconds()
 	}
-	d := GapData{streamData: sd, LostStart: Timestamp{start}, LostEnd: Timestamp{end}, LostMs: lost,
+	d := GapData{streamData: streamOf(s), LostStart: Timestamp{start}, LostEnd: Timestamp{end}, LostMs: lost,
 		DetectedAt: Timestamp{normaliseTime(detectedAt)}}
-	canonical := fmt.Sprintf("ccms-gap/%s/%d/%d", stream, ms(start), ms(end))
-	return e.control(TypeGap, SchemaGap, canonical, stream, key, ccID, vdn, detectedAt, d)
+	canonical := fmt.Sprintf("ccms-gap/%s/%d/%d", s.Key(), ms(start), ms(end))
+	return e.control(TypeGap, SchemaGap, canonical, s, detectedAt, d)
 }
 
 // DaySealed encodes the completeness record of a stream's day ("YYYYMMDD", as
 // dedupe names days, or "YYYY-MM-DD"; written as YYYY-MM-DD), sealed at at.
 // The id covers the stream, the day and the count, so a re-seal with the same
 // count is a duplicate and one with another count is not.
-func (e *Encoder) DaySealed(stream string, day string, published int, at time.Time) Event {
-	sd, key, ccID, vdn := streamOf(stream)
+func (e *Encoder) DaySealed(s Stream, day string, published int, at time.Time) Event {
 	if len(day) == 8 {
 		if t, err := time.Parse("20060102", day); err == nil {
 			day = t.Format(time.DateOnly)
 		}
 	}
-	d := DaySealedData{streamData: sd, Day: day, Published: published, SealedAt: Timestamp{normaliseTime(at)}}
-	canonical := fmt.Sprintf("ccms-day-sealed/%s/%d/%s", stream, published, day)
-	return e.control(TypeDaySealed, SchemaDaySealed, canonical, stream, key, ccID, vdn, at, d)
+	d := DaySealedData{streamData: streamOf(s), Day: day, Published: published, SealedAt: Timestamp{normaliseTime(at)}}
+	canonical := fmt.Sprintf("ccms-day-sealed/%s/%d/%s", s.Key(), published, day)
+	return e.control(TypeDaySealed, SchemaDaySealed, canonical, s, at, d)
 }
 
 // Heartbeat encodes a stream's cursor (zero: none yet) at time at.
-func (e *Encoder) Heartbeat(stream string, cursor, at time.Time) Event {
-	sd, key, ccID, vdn := streamOf(stream)
+func (e *Encoder) Heartbeat(s Stream, cursor, at time.Time) Event {
 	cursor, at = normaliseTime(cursor), normaliseTime(at)
-	d := HeartbeatData{streamData: sd, Cursor: Timestamp{cursor}, At: Timestamp{at}}
-	canonical := fmt.Sprintf("ccms-heartbeat/%s/%d/%d", stream, ms(cursor), ms(at))
-	return e.control(TypeHeartbeat, SchemaHeartbeat, canonical, stream, key, ccID, vdn, at, d)
+	d := HeartbeatData{streamData: streamOf(s), Cursor: Timestamp{cursor}, At: Timestamp{at}}
+	canonical := fmt.Sprintf("ccms-heartbeat/%s/%d/%d", s.Key(), ms(cursor), ms(at))
+	return e.control(TypeHeartbeat, SchemaHeartbeat, canonical, s, at, d)
 }

@@ -154,7 +154,7 @@ func Validate(eventJSON []byte) error {
 		if head.Subject != d.Stream {
 			return bad("subject %q is not data.stream %q", head.Subject, d.Stream)
 		}
-		if want := StreamKey(d.CCID, d.VDN, d.Direction == "inbound"); d.Stream != want {
+		if want := (Stream{CCID: d.CCID, VDN: d.VDN, Dir: DirectionOf(d.Direction == "inbound")}).Key(); d.Stream != want {
 			return bad("data.stream %q does not match ccId, vdn and direction (%q)", d.Stream, want)
 		}
 		return nil

@@ -83,11 +83,11 @@ func goldenEvents(t testing.TB) map[string]Event {
 		"call-completed-update":     must(t)(plain.CallCompleted(changed, true)),
 		"call-completed-masked":     must(t)(masked.CallCompleted(answeredCall(), false)),
 		"call-completed-hashed":     must(t)(hashed.CallCompleted(answeredCall(), false)),
-		"stream-gap": plain.Gap("1/25/in", time.Date(2026, 3, 27, 22, 0, 0, 0, time.UTC),
+		"stream-gap": plain.Gap(Stream{CCID: 1, VDN: 25, Dir: In}, time.Date(2026, 3, 27, 22, 0, 0, 0, time.UTC),
 			time.Date(2026, 3, 28, 0, 0, 0, 0, time.UTC), at),
-		"stream-day-sealed":          plain.DaySealed("1/25/out", "20260329", 1234, at),
-		"stream-heartbeat":           plain.Heartbeat("1/25/in", at.Add(-2*time.Minute), at),
-		"stream-heartbeat-no-cursor": plain.Heartbeat("1/4999/out", time.Time{}, at),
+		"stream-day-sealed":          plain.DaySealed(Stream{CCID: 1, VDN: 25, Dir: Out}, "20260329", 1234, at),
+		"stream-heartbeat":           plain.Heartbeat(Stream{CCID: 1, VDN: 25, Dir: In}, at.Add(-2*time.Minute), at),
+		"stream-heartbeat-no-cursor": plain.Heartbeat(Stream{CCID: 1, VDN: 4999, Dir: Out}, time.Time{}, at),
 	}
 }
 

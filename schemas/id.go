@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -21,18 +19,11 @@ func idOf(canonical string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func dirOf(inbound bool) string {
-	if inbound {
-		return "in"
-	}
-	return "out"
-}
-
 // EventID is the id of a call's first call-completed event: a pure function
 // of the call's identity, "ccms-call/<ccId>/<vdn>/<in|out>/<callId>" hashed.
 // Changing it breaks every consumer's dedupe (TestEventIDIsPinned).
 func EventID(ccID, vdn int, inbound bool, callID string) string {
-	return idOf(fmt.Sprintf("ccms-call/%d/%d/%s/%s", ccID, vdn, dirOf(inbound), callID))
+	return idOf(fmt.Sprintf("ccms-call/%d/%d/%s/%s", ccID, vdn, DirectionOf(inbound), callID))
 }
 
 // UpdateEventID is the id of an update of a call already published: the same
@@ -40,7 +31,7 @@ func EventID(ccID, vdn int, inbound bool, callID string) string {
 // "ccms-call-update/<ccId>/<vdn>/<in|out>/<hash as 16 hex>/<callId>" hashed.
 // Each distinct content of a call thus has its own id.
 func UpdateEventID(ccID, vdn int, inbound bool, callID string, contentHash uint64) string {
-	return idOf(fmt.Sprintf("ccms-call-update/%d/%d/%s/%016x/%s", ccID, vdn, dirOf(inbound), contentHash, callID))
+	return idOf(fmt.Sprintf("ccms-call-update/%d/%d/%s/%016x/%s", ccID, vdn, DirectionOf(inbound), contentHash, callID))
 }
 
 // ContentHash is a stable 64-bit hash of the normalised call: every field
@@ -88,35 +79,4 @@ func ContentHash(c Call) uint64 {
 	ms(c.CallBegin)
 	ms(c.CallEnd)
 	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
-}
-
-// StreamKey is the string key of a stream (ccId, vdn, direction), the form
-// every package uses: "1/25/in" or "1/25/out".
-func StreamKey(ccID, vdn int, inbound bool) string {
-	return fmt.Sprintf("%d/%d/%s", ccID, vdn, dirOf(inbound))
-}
-
-// ParseStream splits a stream key made by StreamKey.
-func ParseStream(stream string) (ccID, vdn int, inbound bool, err error) {
-	parts := strings.Split(stream, "/")
-	if len(parts) != 3 {
-		return 0, 0, false, fmt.Errorf("stream %q: want ccId/vdn/in|out", stream)
-	}
-	if ccID, err = strconv.Atoi(parts[0]); err != nil || ccID <= 0 {
-		return 0, 0, false, fmt.Errorf("stream %q: bad ccId", stream)
-	}
-	if vdn, err = strconv.Atoi(parts[1]); err != nil || vdn <= 0 {
-		return 0, 0, false, fmt.Errorf("stream %q: bad vdn", stream)
-	}
-	switch parts[2] {
-	case "in":
-		inbound = true
-	case "out":
-	default:
-		return 0, 0, false, fmt.Errorf("stream %q: direction must be in or out", stream)
-	}
-	if StreamKey(ccID, vdn, inbound) != stream { // "01/25/in", "+1/25/in"
-		return 0, 0, false, fmt.Errorf("stream %q: not in canonical form", stream)
-	}
-	return ccID, vdn, inbound, nil
 }

@@ -99,15 +99,16 @@ func TestParseStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			ccID, vdn, inbound, err := ParseStream(tt.in)
+			st, err := ParseStream(tt.in)
+			ccID, vdn, inbound := st.CCID, st.VDN, st.Inbound()
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok %v", err, tt.ok)
 			}
 			if ccID != tt.ccID || vdn != tt.vdn || inbound != tt.inbound {
 				t.Errorf("got %d %d %v", ccID, vdn, inbound)
 			}
-			if tt.ok && StreamKey(ccID, vdn, inbound) != tt.in {
-				t.Errorf("StreamKey does not give %q back", tt.in)
+			if tt.ok && st.Key() != tt.in {
+				t.Errorf("Key does not give %q back", tt.in)
 			}
 		})
 	}

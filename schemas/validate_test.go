@@ -80,16 +80,16 @@ func TestValidateRejectsBrokenEvents(t *testing.T) {
 func TestValidateRejectsBrokenControlRecords(t *testing.T) {
 	enc := newEncoder(t, EncoderOptions{PII: PIIPlain})
 	at := answeredCall().CallEnd
-	otherSubject := enc.Heartbeat("1/25/in", at, at)
+	otherSubject := enc.Heartbeat(Stream{CCID: 1, VDN: 25, Dir: In}, at, at)
 	otherSubject.Subject = "1/26/in"
-	noTime := enc.Heartbeat("1/25/in", at, at)
+	noTime := enc.Heartbeat(Stream{CCID: 1, VDN: 25, Dir: In}, at, at)
 	noTime.Time = time.Time{}
 	tests := []struct {
 		name  string
 		event Event
 	}{
-		{"a gap for a malformed stream key", enc.Gap("1/25", at, at, at)},
-		{"a sealed day that is not a date", enc.DaySealed("1/25/in", "yesterday", 1, at)},
+		{"a gap for a malformed stream key", enc.Gap(Stream{CCID: 1, VDN: 25}, at, at, at)},
+		{"a sealed day that is not a date", enc.DaySealed(Stream{CCID: 1, VDN: 25, Dir: In}, "yesterday", 1, at)},
 		{"a heartbeat whose subject is another stream", otherSubject},
 		{"a heartbeat without a time", noTime},
 	}

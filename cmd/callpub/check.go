@@ -43,7 +43,7 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 	vdn := cfg.Poll.VDNs[0]
 	now := time.Now()
 	for _, d := range cfg.Poll.Directions {
-		q := ccms.Query{CCID: cfg.Poll.CCID, VDN: vdn, Inbound: d.Inbound(),
+		q := ccms.Query{Stream: poller.Stream{CCID: cfg.Poll.CCID, VDN: vdn, Dir: d},
 			Begin: now.Add(-time.Hour).Truncate(time.Millisecond), End: now.Truncate(time.Millisecond), Limit: 1}
 		qctx, cancel := context.WithTimeout(ctx, 2*cfg.CCMS.Timeout)
 		page, err := client.QueryCalls(qctx, q)
@@ -109,7 +109,7 @@ func probeDayBoundary(ctx context.Context, cfg config, client *ccms.Client, now 
 		fmt.Fprintf(out, "day      skipped: %v\n", err)
 		return
 	}
-	q := ccms.Query{CCID: cfg.Poll.CCID, VDN: cfg.Poll.VDNs[0], Inbound: cfg.Poll.Directions[0].Inbound(),
+	q := ccms.Query{Stream: poller.Stream{CCID: cfg.Poll.CCID, VDN: cfg.Poll.VDNs[0], Dir: cfg.Poll.Directions[0]},
 		Begin: early, End: early.Add(time.Minute - time.Millisecond), Limit: 1}
 	qctx, cancel := context.WithTimeout(ctx, 2*cfg.CCMS.Timeout)
 	_, err = probe.QueryCalls(qctx, q)

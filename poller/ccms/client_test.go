@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/callpub/callpub/schemas"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 )
 
 // testQuery is one valid page query at testNow.
-var testQuery = Query{CCID: 1, VDN: 25, Inbound: true, Limit: 100,
+var testQuery = Query{Stream: schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, Limit: 100,
 	Begin: testNow.Add(-time.Hour), End: testNow.Add(-time.Millisecond)}
 
 func TestQueryCallsSignsAndSendsExactlyTheBodyOverTLS(t *testing.T) {

@@ -7,23 +7,20 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/callpub/callpub/schemas"
 )
 
 // Window is one stream's HALF-OPEN span of filter time [Start, End). The
 // API's inclusive endDate is End − 1ms (End is first rounded up to a whole
 // millisecond, Start down).
 type Window struct {
-	CCID, VDN  int
-	Inbound    bool
+	schemas.Stream
 	Start, End time.Time
 }
 
 func (w Window) String() string {
-	dir := "out"
-	if w.Inbound {
-		dir = "in"
-	}
-	return fmt.Sprintf("%d/%d/%s [%s, %s)", w.CCID, w.VDN, dir,
+	return fmt.Sprintf("%s [%s, %s)", w.Key(),
 		w.Start.UTC().Format(time.RFC3339Nano), w.End.UTC().Format(time.RFC3339Nano))
 }
 
@@ -126,7 +123,7 @@ func (r *reader) keep(calls []Call) {
 // (or the window needs too many pages) and w should be split; the error is
 // for failures of a single page.
 func (r *reader) pages(ctx context.Context, w Window) (calls []Call, reason string, err error) {
-	q := Query{CCID: w.CCID, VDN: w.VDN, Inbound: w.Inbound, Begin: w.Start,
+	q := Query{Stream: w.Stream, Begin: w.Start,
 		End: w.End.Add(-time.Millisecond), Limit: r.o.PageSize}
 	canSplit := w.End.Sub(w.Start) >= 2*r.o.MinSpan
 	var (

@@ -3,6 +3,7 @@ package ccms
 import (
 	"errors"
 	"fmt"
+	"github.com/callpub/callpub/schemas"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 var (
 	winStart = time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)
 	winEnd   = time.Date(2025, 1, 2, 6, 0, 0, 0, time.UTC)
-	testWin  = Window{CCID: 1, VDN: 25, Inbound: true, Start: winStart, End: winEnd}
+	testWin  = Window{Stream: schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, Start: winStart, End: winEnd}
 )
 
 func ids(calls []Call) []string {
@@ -279,7 +280,7 @@ func TestReadWindowRejectsBadOptions(t *testing.T) {
 		want string
 	}{
 		{"a page size over 100", testWin, ReadOptions{PageSize: 101}, "page size must be 1..100"},
-		{"an empty window", Window{CCID: 1, VDN: 1, Start: winStart, End: winStart}, ReadOptions{}, "window is empty"},
+		{"an empty window", Window{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.Out}, Start: winStart, End: winStart}, ReadOptions{}, "window is empty"},
 		{"a min span under a millisecond", testWin, ReadOptions{MinSpan: time.Microsecond}, "min span must be >= 1ms"},
 	}
 	for _, tc := range tests {

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/callpub/callpub/schemas"
 )
 
 // Query is one page of one stream's window.
 type Query struct {
-	CCID, VDN int
-	Inbound   bool
+	schemas.Stream
 	// Begin and End are both INCLUSIVE and sent with millisecond precision
 	// (anything finer is truncated).
 	Begin, End    time.Time
@@ -18,11 +19,7 @@ type Query struct {
 }
 
 func (q Query) String() string {
-	dir := "out"
-	if q.Inbound {
-		dir = "in"
-	}
-	return fmt.Sprintf("%d/%d/%s [%s, %s] offset %d limit %d", q.CCID, q.VDN, dir,
+	return fmt.Sprintf("%s [%s, %s] offset %d limit %d", q.Key(),
 		q.Begin.UTC().Format(time.RFC3339Nano), q.End.UTC().Format(time.RFC3339Nano), q.Offset, q.Limit)
 }
 
@@ -180,7 +177,7 @@ func (q Query) body(datesAsStrings bool) ([]byte, error) {
 		VDN:       q.VDN,
 		BeginDate: date(q.Begin),
 		EndDate:   date(q.End),
-		IsCallIn:  strconv.FormatBool(q.Inbound),
+		IsCallIn:  strconv.FormatBool(q.Inbound()),
 		Limit:     q.Limit,
 		Offset:    q.Offset,
 	})

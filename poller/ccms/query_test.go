@@ -3,6 +3,7 @@ package ccms
 import (
 	"errors"
 	"fmt"
+	"github.com/callpub/callpub/schemas"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func ExampleAllowedRange() {
 
 func TestQueryValidation(t *testing.T) {
 	now := time.Date(2025, 1, 2, 12, 0, 0, 0, time.UTC)
-	ok := Query{CCID: 1, VDN: 25, Inbound: true, Begin: now.Add(-time.Hour), End: now, Limit: 100}
+	ok := Query{Stream: schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, Begin: now.Add(-time.Hour), End: now, Limit: 100}
 	tests := []struct {
 		name       string
 		change     func(*Query)
@@ -139,7 +140,7 @@ func TestQueryValidation(t *testing.T) {
 }
 
 func TestBodyIsTheDocumentedExample(t *testing.T) {
-	q := Query{CCID: 1, VDN: 25, Inbound: true, Limit: 100,
+	q := Query{Stream: schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, Limit: 100,
 		Begin: time.UnixMilli(1735689600000), End: time.UnixMilli(1735775999000)}
 	got, err := q.body(false)
 	if err != nil {
@@ -149,7 +150,7 @@ func TestBodyIsTheDocumentedExample(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("body:\n got %s\nwant %s", got, want)
 	}
-	q.Inbound = false
+	q.Dir = schemas.Out
 	got, _ = q.body(true)
 	const wantStrings = `{"ccId":1,"vdn":25,"beginDate":"1735689600000","endDate":"1735775999000","isCallIn":"false","limit":100,"offset":0}`
 	if string(got) != wantStrings {

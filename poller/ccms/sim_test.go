@@ -2,6 +2,7 @@ package ccms_test
 
 import (
 	"errors"
+	"github.com/callpub/callpub/schemas"
 	"log/slog"
 	"slices"
 	"sync"
@@ -81,14 +82,14 @@ func startSimWith(t *testing.T, variant ccmssim.SignVariant, change func(*ccms.C
 	return f
 }
 
-var simWindow = ccms.Window{CCID: 1, VDN: 1, Inbound: true,
+var simWindow = ccms.Window{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.In},
 	Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), End: simNow.Add(-time.Hour)}
 
 // oracleIDs are the ids of the completed calls the simulator returns for w by now.
 func oracleIDs(f *simFixture, w ccms.Window) []string {
 	var ids []string
 	for _, c := range f.sim.Oracle(w.Start, w.End) {
-		if c.VDN == w.VDN && c.Inbound == w.Inbound && !c.VisibleAt.After(simNow) {
+		if c.VDN == w.VDN && c.Inbound == w.Inbound() && !c.VisibleAt.After(simNow) {
 			ids = append(ids, c.CallID)
 		}
 	}
@@ -190,7 +191,7 @@ func TestSimAcceptsEverySigningOption(t *testing.T) {
 	for name, change := range options {
 		t.Run(name, func(t *testing.T) {
 			f := startSim(t, change)
-			q := ccms.Query{CCID: 1, VDN: 1, Inbound: false, Begin: simNow.Add(-time.Hour), End: simNow, Limit: 100}
+			q := ccms.Query{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.Out}, Begin: simNow.Add(-time.Hour), End: simNow, Limit: 100}
 			if _, err := f.client.QueryCalls(t.Context(), q); err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +219,7 @@ func TestSimVariantServersAcceptOnlyTheMatchingSignSwitch(t *testing.T) {
 				c.SignEmptyQueryLine, c.SignBlankLineBeforeBody, c.SignEncoding, c.SignTimestamp = true, true, "base64", "millis"
 			}},
 	}
-	q := ccms.Query{CCID: 1, VDN: 1, Inbound: true, Begin: simNow.Add(-time.Hour), End: simNow, Limit: 100}
+	q := ccms.Query{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.In}, Begin: simNow.Add(-time.Hour), End: simNow, Limit: 100}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			def := startSimWith(t, tc.variant, nil)
