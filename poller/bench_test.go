@@ -292,7 +292,6 @@ func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window, o ccms.R
 	return calls, st, err
 }
 
-
 func (c *countingSource) begin() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
