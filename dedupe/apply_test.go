@@ -1,0 +1,115 @@
+package dedupe_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/callpub/callpub/dedupe"
+)
+
+// TestStateAfterCommitIsApply holds the in-memory rule (StreamState.Apply)
+// to what the store does: after every one of many random valid batches, the
+// state read back from the file equals the state advanced by Apply.
+func TestStateAfterCommitIsApply(t *testing.T) {
+	s := open(t, options(t))
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)
+	mem := dedupe.StreamState{Stream: testStream}
+	for i := range 300 {
+		b := randomBatch(rng, base.Add(time.Duration(i)*time.Minute), mem)
+		if err := s.Commit(b); err != nil {
+			t.Fatalf("batch %d: Commit: %v", i, err)
+		}
+		mem = mem.Apply(b)
+		got, err := s.State(testStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := stateDiff(got, mem); d != "" {
+			t.Fatalf("batch %d %+v: store and Apply disagree: %s", i, b, d)
+		}
+	}
+}
+
+func TestApplyDoesNotChangeItsReceiver(t *testing.T) {
+	at := time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)
+	st := dedupe.StreamState{Stream: testStream, Pending: []dedupe.Pending{{CallID: "a", FilterTime: at, FirstSeen: at}}}
+	next := st.Apply(dedupe.Batch{Stream: testStream, Resolved: []string{"a"},
+		Pending: []dedupe.Pending{{CallID: "b", FilterTime: at.Add(-time.Minute), FirstSeen: at}}})
+	if len(st.Pending) != 1 || st.Pending[0].CallID != "a" {
+		t.Errorf("the receiver's pending changed: %+v", st.Pending)
+	}
+	if len(next.Pending) != 1 || next.Pending[0].CallID != "b" {
+		t.Errorf("pending after Apply = %+v, want only b", next.Pending)
+	}
+}
+
+// randomBatch makes a valid batch for a stream in state st: new and known
+// calls going pending (with and without FirstSeen), known calls resolved or
+// seen, and sometimes a cursor, a last sweep or a sealed day.
+func randomBatch(rng *rand.Rand, now time.Time, st dedupe.StreamState) dedupe.Batch {
+	b := dedupe.Batch{Stream: testStream}
+	used := map[string]bool{}
+	id := func() string {
+		if len(st.Pending) > 0 && rng.IntN(2) == 0 {
+			return st.Pending[rng.IntN(len(st.Pending))].CallID
+		}
+		return fmt.Sprintf("c%d", rng.IntN(40))
+	}
+	for range rng.IntN(6) {
+		c := id()
+		if used[c] {
+			continue
+		}
+		used[c] = true
+		at := now.Add(-time.Duration(rng.IntN(7200)) * time.Second)
+		switch rng.IntN(3) {
+		case 0:
+			p := dedupe.Pending{CallID: c, FilterTime: at}
+			if rng.IntN(4) > 0 {
+				p.FirstSeen = now.Add(-time.Duration(rng.IntN(600)) * time.Second)
+			}
+			b.Pending = append(b.Pending, p)
+		case 1:
+			b.Resolved = append(b.Resolved, c)
+		default:
+			b.Seen = append(b.Seen, dedupe.Key{Stream: testStream, CallID: c, CallEnd: at, Hash: rng.Uint64()})
+		}
+	}
+	if rng.IntN(2) == 0 {
+		c := now.Add(-time.Duration(rng.IntN(60)) * time.Second)
+		b.Cursor = &c
+	}
+	if rng.IntN(4) == 0 {
+		b.LastSweep = &now
+	}
+	if rng.IntN(8) == 0 {
+		b.SealedDay = now.AddDate(0, 0, -1).Format("20060102")
+	}
+	return b
+}
+
+// stateDiff describes how two states differ, comparing instants with Equal.
+func stateDiff(a, b dedupe.StreamState) string {
+	switch {
+	case a.Stream != b.Stream:
+		return fmt.Sprintf("stream %q vs %q", a.Stream, b.Stream)
+	case !a.Cursor.Equal(b.Cursor):
+		return fmt.Sprintf("cursor %v vs %v", a.Cursor, b.Cursor)
+	case !a.LastSweep.Equal(b.LastSweep):
+		return fmt.Sprintf("last sweep %v vs %v", a.LastSweep, b.LastSweep)
+	case a.SealedDay != b.SealedDay:
+		return fmt.Sprintf("sealed day %q vs %q", a.SealedDay, b.SealedDay)
+	case len(a.Pending) != len(b.Pending):
+		return fmt.Sprintf("pending %+v vs %+v", a.Pending, b.Pending)
+	}
+	for i := range a.Pending {
+		x, y := a.Pending[i], b.Pending[i]
+		if x.CallID != y.CallID || !x.FilterTime.Equal(y.FilterTime) || !x.FirstSeen.Equal(y.FirstSeen) {
+			return fmt.Sprintf("pending[%d] %+v vs %+v", i, x, y)
+		}
+	}
+	return ""
+}
