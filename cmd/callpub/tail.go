@@ -26,7 +26,53 @@ the same TLS/SASL settings as the service; commits no consumer offsets.
 
 `
 
+// tail reads the events topic (or the control topic) from every partition
+// and prints each event as one line, until ctx ends or -n events are printed.
 func tail(ctx context.Context, args []string, env envconfig.Lookuper, out io.Writer) error {
+	f, err := parseTailFlags(args, out)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		return nil // -help
+	}
+	kc, topic, err := tailConfig(ctx, env, f.control)
+	if err != nil {
+		return err
+	}
+	dialer, err := kc.Dialer()
+	if err != nil {
+		return configError(err)
+	}
+	partitions, err := topicPartitions(ctx, kc.Brokers, dialer, topic)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr := &tailPrinter{out: out, limit: f.limit, stop: cancel}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range partitions {
+		rc := kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: p.ID,
+			Dialer: dialer, MaxWait: 500 * time.Millisecond}
+		g.Go(func() error { return tailPartition(gctx, rc, f, pr) })
+	}
+	return g.Wait()
+}
+
+// tailFlags are tail's command-line settings.
+type tailFlags struct {
+	from    string    // "beginning", "end" or an RFC 3339 time
+	start   time.Time // -from as a time; zero for beginning or end
+	limit   int       // stop after this many events; 0: no limit
+	raw     bool
+	control bool
+}
+
+// parseTailFlags parses and checks tail's flags. It returns nil flags and a
+// nil error when help was asked for (the usage is then printed).
+func parseTailFlags(args []string, out io.Writer) (*tailFlags, error) {
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() { fmt.Fprint(out, tailUsage); fs.PrintDefaults() }
@@ -36,98 +82,119 @@ func tail(ctx context.Context, args []string, env envconfig.Lookuper, out io.Wri
 	control := fs.Bool("control", false, "read the control topic (gaps, sealed days, heartbeats)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return nil, nil
 		}
-		return usagef("tail: %v", err)
+		return nil, usagef("tail: %v", err)
 	}
-	var start time.Time
+	f := &tailFlags{from: *from, limit: *limit, raw: *raw, control: *control}
 	switch *from {
 	case "beginning", "end":
 	default:
 		t, err := time.Parse(time.RFC3339, *from)
 		if err != nil {
-			return usagef("tail: -from %q is not beginning, end or an RFC 3339 time", *from)
+			return nil, usagef("tail: -from %q is not beginning, end or an RFC 3339 time", *from)
 		}
-		start = t
+		f.start = t
 	}
+	return f, nil
+}
+
+// tailConfig loads the Kafka settings from env (the CALLPUB_KAFKA_ variables,
+// NAME_FILE included) and picks the topic to read: the events topic, or the
+// control topic when control is set.
+func tailConfig(ctx context.Context, env envconfig.Lookuper, control bool) (publisher.Config, string, error) {
 	var cfg struct {
 		Kafka publisher.Config `env:", prefix=KAFKA_"`
 	}
 	files := &fileLookuper{env: env}
 	err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: envconfig.PrefixLookuper("CALLPUB_", files)})
 	if err := errors.Join(files.err, err); err != nil {
-		return configError(err)
+		return publisher.Config{}, "", configError(err)
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
-		return configError(errors.New("CALLPUB_KAFKA_BROKERS: missing required value"))
+		return publisher.Config{}, "", configError(errors.New("CALLPUB_KAFKA_BROKERS: missing required value"))
 	}
 	topic := cfg.Kafka.Topic
-	if *control {
+	if control {
 		if topic = cfg.Kafka.ControlTopic; topic == "" {
-			return configError(errors.New("CALLPUB_KAFKA_CONTROL_TOPIC: not set, so there is no control topic to read"))
+			return publisher.Config{}, "", configError(errors.New("CALLPUB_KAFKA_CONTROL_TOPIC: not set, so there is no control topic to read"))
 		}
 	}
-	dialer, err := cfg.Kafka.Dialer()
-	if err != nil {
-		return configError(err)
-	}
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second,
+	return cfg.Kafka, topic, nil
+}
+
+// topicPartitions asks brokers for topic's partitions; a missing topic is an
+// error.
+func topicPartitions(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) ([]kafka.Partition, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second,
 		Transport: &kafka.Transport{TLS: dialer.TLS, SASL: dialer.SASLMechanism}}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return fmt.Errorf("tail: metadata of %s: %w", topic, err)
+		return nil, fmt.Errorf("tail: metadata of %s: %w", topic, err)
 	}
 	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		return fmt.Errorf("tail: topic %s: %v", topic, md.Topics)
+		return nil, fmt.Errorf("tail: topic %s: %v", topic, md.Topics)
 	}
+	return md.Topics[0].Partitions, nil
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var mu sync.Mutex
-	printed := 0
-	g, gctx := errgroup.WithContext(ctx)
-	for _, p := range md.Topics[0].Partitions {
-		g.Go(func() error {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Kafka.Brokers, Topic: topic, Partition: p.ID,
-				Dialer: dialer, MaxWait: 500 * time.Millisecond})
-			defer r.Close()
-			var err error
-			switch {
-			case !start.IsZero():
-				err = r.SetOffsetAt(gctx, start)
-			case *from == "beginning":
-				err = r.SetOffset(kafka.FirstOffset)
-			default:
-				err = r.SetOffset(kafka.LastOffset)
-			}
-			if err != nil {
-				if gctx.Err() != nil {
-					return nil // -n reached or stopped by a signal while positioning
-				}
-				return fmt.Errorf("tail: %s[%d]: %w", topic, p.ID, err)
-			}
-			for {
-				m, err := r.ReadMessage(gctx)
-				if err != nil {
-					if gctx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("tail: read %s[%d]: %w", topic, p.ID, err)
-				}
-				line := eventLine(m.Value, *raw)
-				mu.Lock()
-				if *limit == 0 || printed < *limit {
-					fmt.Fprintln(out, line)
-					printed++
-				}
-				if *limit > 0 && printed >= *limit {
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
+// tailPartition reads the partition rc names from where f.from says and
+// hands each event's line to pr, until ctx ends (a nil error) or a read fails.
+func tailPartition(ctx context.Context, rc kafka.ReaderConfig, f *tailFlags, pr *tailPrinter) error {
+	r := kafka.NewReader(rc)
+	defer r.Close()
+	if err := seekStart(ctx, r, f); err != nil {
+		if ctx.Err() != nil {
+			return nil // -n reached or stopped by a signal while positioning
+		}
+		return fmt.Errorf("tail: %s[%d]: %w", rc.Topic, rc.Partition, err)
 	}
-	return g.Wait()
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("tail: read %s[%d]: %w", rc.Topic, rc.Partition, err)
+		}
+		pr.print(eventLine(m.Value, f.raw))
+	}
+}
+
+// seekStart positions r at the -from time, or at the partition's first or
+// last offset.
+func seekStart(ctx context.Context, r *kafka.Reader, f *tailFlags) error {
+	switch {
+	case !f.start.IsZero():
+		return r.SetOffsetAt(ctx, f.start)
+	case f.from == "beginning":
+		return r.SetOffset(kafka.FirstOffset)
+	default:
+		return r.SetOffset(kafka.LastOffset)
+	}
+}
+
+// tailPrinter prints the lines of every partition one at a time, and stops
+// the tail once limit lines are printed (0: no limit).
+type tailPrinter struct {
+	mu      sync.Mutex
+	out     io.Writer
+	limit   int
+	printed int
+	stop    context.CancelFunc
+}
+
+// print prints line unless the limit is already reached.
+func (p *tailPrinter) print(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.limit == 0 || p.printed < p.limit {
+		fmt.Fprintln(p.out, line)
+		p.printed++
+	}
+	if p.limit > 0 && p.printed >= p.limit {
+		p.stop()
+	}
 }
 
 // eventLine renders one record's value: a call line, a control line, or the raw JSON.
