@@ -1,4 +1,4 @@
-package poller
+package ccms
 
 import (
 	"context"
@@ -6,15 +6,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/callpub/callpub/poller/ccms"
 )
 
 // Budget is the one request budget every stream shares: a token bucket of
 // requests per second whose rate is cut multiplicatively when CC-CMS or its
 // gateway pushes back (429, 502, 503, 504, timeouts) and recovered additively,
 // slowly, as requests succeed (AIMD). A Retry-After pauses every request until
-// it has passed. It implements ccms.Limiter and receives ccms.Outcome reports.
+// it has passed. It implements Limiter and receives Outcome reports.
 type Budget struct {
 	mu         sync.Mutex
 	max, min   float64 // configured rate, and the floor a cut never goes below
@@ -27,8 +25,9 @@ type Budget struct {
 }
 
 // NewBudget makes a budget of rate requests/s allowing bursts of burst
-// requests. run makes one and hands it to both the CC-CMS client (Limiter,
-// Observe) and the poller (metrics).
+// requests (in the service: Config.Rate and Config.MaxInFlight). run makes
+// one and hands it to both the CC-CMS client (Limiter, Observe) and the
+// poller (metrics).
 func NewBudget(rate float64, burst int) *Budget {
 	b := &Budget{max: rate, min: rate / 64, rate: rate, burst: float64(max(burst, 1))}
 	b.tokens = b.burst
@@ -71,7 +70,7 @@ func (b *Budget) refill(now time.Time) {
 }
 
 // Observe adjusts the rate after every request attempt.
-func (b *Budget) Observe(o ccms.Outcome) {
+func (b *Budget) Observe(o Outcome) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
@@ -86,7 +85,7 @@ func (b *Budget) Observe(o ccms.Outcome) {
 			b.rate = max(b.min, b.rate/2)
 			b.lastCut = now
 		}
-	case o.Status == 200 && o.Class == ccms.ClassOK:
+	case o.Status == 200 && o.Class == ClassOK:
 		if b.rate < b.max {
 			b.rate = min(b.max, b.rate+b.max/50) // ~50 good answers from the floor to full speed
 		}
@@ -101,8 +100,8 @@ func (b *Budget) Rate() float64 {
 }
 
 // pushBack reports whether an outcome says the upstream wants us slower.
-func pushBack(o ccms.Outcome) bool {
-	if o.Class != ccms.ClassTransient {
+func pushBack(o Outcome) bool {
+	if o.Class != ClassTransient {
 		return false
 	}
 	switch o.Status {
@@ -113,9 +112,9 @@ func pushBack(o ccms.Outcome) bool {
 }
 
 // Instrument registers the request metrics on reg and returns the function to
-// pass as ccms.Deps.Observe: it counts every attempt by class, times it, and
+// pass as Deps.Observe: it counts every attempt by class, times it, and
 // feeds the budget's AIMD.
-func (b *Budget) Instrument(reg prometheus.Registerer) (func(ccms.Outcome), error) {
+func (b *Budget) Instrument(reg prometheus.Registerer) (func(Outcome), error) {
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callpub_ccms_requests_total",
 		Help: "CC-CMS HTTP attempts by outcome class (ok, transient, transient_limited, auth, blocked, misconfigured, permanent, canceled).",
@@ -130,7 +129,7 @@ func (b *Budget) Instrument(reg prometheus.Registerer) (func(ccms.Outcome), erro
 			return nil, err
 		}
 	}
-	return func(o ccms.Outcome) {
+	return func(o Outcome) {
 		reqs.WithLabelValues(o.Class.String()).Inc()
 		dur.Observe(o.Duration.Seconds())
 		b.Observe(o)

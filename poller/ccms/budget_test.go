@@ -1,18 +1,16 @@
-package poller
+package ccms
 
 import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/callpub/callpub/poller/ccms"
 )
 
 func TestBudgetCutsOnPushBackAndRecoversSlowly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBudget(100, 4)
-		limited := ccms.Outcome{Class: ccms.ClassTransient, Status: 429}
-		ok := ccms.Outcome{Class: ccms.ClassOK, Status: 200}
+		limited := Outcome{Class: ClassTransient, Status: 429}
+		ok := Outcome{Class: ClassOK, Status: 200}
 
 		b.Observe(limited)
 		if got := b.Rate(); got != 50 {
@@ -23,12 +21,12 @@ func TestBudgetCutsOnPushBackAndRecoversSlowly(t *testing.T) {
 			t.Errorf("a second 429 within a second cut again: %v", got)
 		}
 		time.Sleep(time.Second)
-		b.Observe(ccms.Outcome{Class: ccms.ClassTransient, Status: 0}) // a timeout
+		b.Observe(Outcome{Class: ClassTransient, Status: 0}) // a timeout
 		if got := b.Rate(); got != 25 {
 			t.Errorf("after a timeout a second later the rate is %v, want 25", got)
 		}
-		b.Observe(ccms.Outcome{Class: ccms.ClassAuth, Status: 401})
-		b.Observe(ccms.Outcome{Class: ccms.ClassTransientLimited, Status: 200})
+		b.Observe(Outcome{Class: ClassAuth, Status: 401})
+		b.Observe(Outcome{Class: ClassTransientLimited, Status: 200})
 		if got := b.Rate(); got != 25 {
 			t.Errorf("401 and result-code failures are not push-back, but the rate moved to %v", got)
 		}
@@ -58,7 +56,7 @@ func TestBudgetHonoursRetryAfterForEveryRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBudget(1000, 10)
 		start := time.Now()
-		b.Observe(ccms.Outcome{Class: ccms.ClassTransient, Status: 429, RetryAfter: 7 * time.Second})
+		b.Observe(Outcome{Class: ClassTransient, Status: 429, RetryAfter: 7 * time.Second})
 		if err := b.Wait(t.Context()); err != nil {
 			t.Fatal(err)
 		}

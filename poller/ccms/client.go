@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -63,18 +62,10 @@ func (c *Client) queryCalls(ctx context.Context, q Query) (Page, int, error) {
 	}
 }
 
-// backoff is the wait after a failed attempt (1-based): base·2^(attempt−1),
-// jittered to [½, 1] of that, at least retryAfter, at most the max delay.
+// backoff is the wait after a failed attempt (1-based): Backoff over the
+// retry delays, and never more than the max delay, Retry-After included.
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := c.baseDelay
-	for i := 1; i < attempt && d < c.maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, c.maxDelay)
-	if d > 1 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	return min(max(d, retryAfter), c.maxDelay)
+	return min(Backoff(attempt, c.baseDelay, c.maxDelay, retryAfter), c.maxDelay)
 }
 
 // attempt sends the body once, freshly signed, and classifies the result.

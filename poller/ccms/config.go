@@ -86,6 +86,22 @@ type Config struct {
 	// MaxBodyBytes limits a response body. 0 means 4 MiB (a full page of 100
 	// rows is about 40 KiB).
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES, default=4194304"`
+
+	// Rate is the shared request budget in requests/s (NewBudget's rate).
+	// 0 means 10.
+	Rate float64 `env:"RATE, default=10"`
+	// MaxInFlight caps the requests in flight, 1..256: the service runs this
+	// many workers, and it is the budget's burst. 0 means 4.
+	MaxInFlight int `env:"MAX_IN_FLIGHT, default=4"`
+	// PageSize is the rows ReadWindow asks for per page (limit), 1..100.
+	// 0 means 100.
+	PageSize int `env:"PAGE_SIZE, default=100"`
+	// MaxPages is the most pages ReadWindow reads of one window before it
+	// splits the window. 0 means 20.
+	MaxPages int `env:"MAX_PAGES, default=20"`
+	// MinSpan is the shortest window ReadWindow splits down to, at least 1ms.
+	// 0 means 1s.
+	MinSpan time.Duration `env:"MIN_SPAN, default=1s"`
 }
 
 // ConfigError is one invalid Config field; NewClient returns every one it
@@ -143,6 +159,10 @@ type Client struct {
 	maxDelay    time.Duration
 	maxBody     int64
 	clockOffset time.Duration
+	maxInFlight int
+	pageSize    int           // ReadWindow's rows per page
+	maxPages    int           // ReadWindow splits a window needing more pages
+	minSpan     time.Duration // ReadWindow never splits below this span
 	http        *http.Client
 	log         *slog.Logger
 	limiter     Limiter
@@ -152,148 +172,21 @@ type Client struct {
 
 var defaultSignHeaders = []string{"content-length", "content-type", "host"}
 
-// NewClient validates cfg and builds a client. It sends nothing.
+// NewClient validates cfg and builds a client. It sends nothing. Every
+// invalid field is reported as a *ConfigError, all of them joined.
 func NewClient(cfg Config, deps Deps) (*Client, error) {
-	c := &Client{
-		contentType: cmp.Or(cfg.ContentType, "application/json; charset=UTF-8"),
-		datesAsStr:  cfg.DatesAsStrings,
-		timeout:     cmp.Or(cfg.Timeout, 30*time.Second),
-		attempts:    cmp.Or(cfg.MaxAttempts, 3),
-		baseDelay:   cmp.Or(cfg.RetryBaseDelay, 500*time.Millisecond),
-		maxDelay:    cmp.Or(cfg.RetryMaxDelay, 30*time.Second),
-		maxBody:     cmp.Or(cfg.MaxBodyBytes, 4<<20),
-		clockOffset: cfg.ClockOffset,
-		log:         deps.Logger,
-		limiter:     deps.Limiter,
-		observe:     deps.Observe,
-		now:         deps.Now,
+	c := newClient(cfg, deps)
+	var bad problems
+	c.setEndpoint(cfg, deps, &bad)
+	c.sign = newSigner(cfg, c.contentType, &bad)
+	c.loc, c.reach = newReach(cfg, &bad)
+	c.checkLimits(cfg, &bad)
+	c.checkReadSettings(cfg, &bad)
+	rt, err := newTransport(cfg, deps)
+	if err != nil {
+		bad = append(bad, err)
 	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.observe == nil {
-		c.observe = func(Outcome) {}
-	}
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &ConfigError{Field: field, Err: fmt.Errorf(format, args...)})
-	}
-
-	u, err := url.Parse(cfg.URL)
-	switch {
-	case cfg.URL == "":
-		bad("URL", "missing")
-	case err != nil:
-		bad("URL", "%v", err)
-	case u.Scheme != "https" && u.Scheme != "http":
-		bad("URL", "scheme must be https (the API is HTTPS only), got %q", u.Scheme)
-	case u.Host == "":
-		bad("URL", "no host in %q", cfg.URL)
-	case u.RawQuery != "" || u.Fragment != "":
-		bad("URL", "must not have a query or fragment")
-	default:
-		c.path = strings.TrimSuffix(u.EscapedPath(), "/") + Path
-		c.endpoint = u.Scheme + "://" + u.Host + c.path
-		c.host = u.Host
-		if u.Scheme == "http" && deps.Transport == nil {
-			// Only for simulators; the real API is HTTPS only.
-			c.log.Warn("ccms: URL is plain http; the real CC-CMS API is HTTPS only", "url", cfg.URL)
-		}
-	}
-	if cfg.HostHeader != "" {
-		if strings.TrimSpace(cfg.HostHeader) != cfg.HostHeader || strings.ContainsAny(cfg.HostHeader, "/ \t\r\n") {
-			bad("HostHeader", "must be host or host:port without whitespace, got %q", cfg.HostHeader)
-		}
-		c.host = cfg.HostHeader
-	}
-	if cfg.AK == "" {
-		bad("AK", "missing")
-	} else if strings.ContainsAny(cfg.AK, "/ \t\r\n") {
-		bad("AK", "must not contain '/' or whitespace")
-	}
-	if cfg.SK == "" {
-		bad("SK", "missing")
-	}
-	if c.contentType != strings.TrimSpace(c.contentType) {
-		bad("ContentType", "must not have leading or trailing whitespace")
-	}
-
-	headers := cfg.SignHeaders
-	if headers == nil {
-		headers = defaultSignHeaders
-	}
-	var signed []string
-	for _, h := range headers {
-		h = strings.ToLower(strings.TrimSpace(h))
-		switch h {
-		case "host", "content-type", "content-length":
-			if !slices.Contains(signed, h) {
-				signed = append(signed, h)
-			}
-		default:
-			bad("SignHeaders", "%q cannot be signed; choose from host, content-type, content-length", h)
-		}
-	}
-	slices.Sort(signed)
-	if !slices.Contains(signed, "host") {
-		bad("SignHeaders", "must contain host, got %q", strings.Join(headers, ","))
-	}
-	switch cfg.SignTimestamp {
-	case "", "seconds", "millis":
-	default:
-		bad("SignTimestamp", "must be seconds or millis, got %q", cfg.SignTimestamp)
-	}
-	switch cfg.SignEncoding {
-	case "", "hex", "base64":
-	default:
-		bad("SignEncoding", "must be hex or base64, got %q", cfg.SignEncoding)
-	}
-	c.sign = signer{ak: cfg.AK, sk: cfg.SK, headers: signed, millis: cfg.SignTimestamp == "millis",
-		variant: variant{
-			emptyQueryLine: cfg.SignEmptyQueryLine,
-			blankLine:      cfg.SignBlankLineBeforeBody,
-			base64:         cfg.SignEncoding == "base64",
-		}}
-
-	tz := cmp.Or(cfg.Timezone, "UTC")
-	if c.loc, err = time.LoadLocation(tz); err != nil {
-		bad("Timezone", "unknown IANA zone %q: %v", tz, err)
-	} else if tz == "Local" {
-		bad("Timezone", "must be an IANA name, not Local")
-	}
-	c.reach = Reach{Loc: c.loc, Boundary: DayBoundary(cmp.Or(cfg.DayBoundaryMode, string(BoundaryBoth)))}
-	switch c.reach.Boundary {
-	case BoundaryBoth, BoundaryTenant, BoundaryUTC:
-	default:
-		bad("DayBoundaryMode", "must be both, tenant or utc, got %q", cfg.DayBoundaryMode)
-	}
-
-	switch {
-	case c.timeout < 0:
-		bad("Timeout", "must be > 0, got %v", cfg.Timeout)
-	case c.attempts < 1 || c.attempts > 10:
-		bad("MaxAttempts", "must be 1..10, got %d", cfg.MaxAttempts)
-	case c.baseDelay < 0 || c.maxDelay < 0:
-		bad("RetryBaseDelay", "delays must be >= 0")
-	case c.maxBody < 1024:
-		bad("MaxBodyBytes", "must be >= 1024, got %d", cfg.MaxBodyBytes)
-	}
-
-	rt := deps.Transport
-	if rt == nil {
-		tc, err := tlsConfig(cfg)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = tc
-		t.MaxIdleConnsPerHost = 16
-		rt = t
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(bad...); err != nil {
 		return nil, fmt.Errorf("ccms config: %w", err)
 	}
 	if cfg.InsecureSkipVerify && deps.Transport == nil {
@@ -310,6 +203,204 @@ func NewClient(cfg Config, deps Deps) (*Client, error) {
 	return c, nil
 }
 
+// problems collects the invalid fields NewClient finds.
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, &ConfigError{Field: field, Err: fmt.Errorf(format, args...)})
+}
+
+// newClient is the client with cfg's zero values replaced by their defaults
+// and deps' nil fields by their no-op stand-ins. Nothing is validated yet.
+func newClient(cfg Config, deps Deps) *Client {
+	c := &Client{
+		contentType: cmp.Or(cfg.ContentType, "application/json; charset=UTF-8"),
+		datesAsStr:  cfg.DatesAsStrings,
+		timeout:     cmp.Or(cfg.Timeout, 30*time.Second),
+		attempts:    cmp.Or(cfg.MaxAttempts, 3),
+		baseDelay:   cmp.Or(cfg.RetryBaseDelay, 500*time.Millisecond),
+		maxDelay:    cmp.Or(cfg.RetryMaxDelay, 30*time.Second),
+		maxBody:     cmp.Or(cfg.MaxBodyBytes, 4<<20),
+		clockOffset: cfg.ClockOffset,
+		maxInFlight: cmp.Or(cfg.MaxInFlight, 4),
+		pageSize:    cmp.Or(cfg.PageSize, 100),
+		maxPages:    cmp.Or(cfg.MaxPages, 20),
+		minSpan:     cmp.Or(cfg.MinSpan, time.Second),
+		log:         deps.Logger,
+		limiter:     deps.Limiter,
+		observe:     deps.Observe,
+		now:         deps.Now,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.observe == nil {
+		c.observe = func(Outcome) {}
+	}
+	return c
+}
+
+// setEndpoint sets the URL the client posts to, the path it signs and the
+// host it signs and sends: the URL's host as written, or HostHeader.
+func (c *Client) setEndpoint(cfg Config, deps Deps, bad *problems) {
+	u, err := url.Parse(cfg.URL)
+	switch {
+	case cfg.URL == "":
+		bad.add("URL", "missing")
+	case err != nil:
+		bad.add("URL", "%v", err)
+	case u.Scheme != "https" && u.Scheme != "http":
+		bad.add("URL", "scheme must be https (the API is HTTPS only), got %q", u.Scheme)
+	case u.Host == "":
+		bad.add("URL", "no host in %q", cfg.URL)
+	case u.RawQuery != "" || u.Fragment != "":
+		bad.add("URL", "must not have a query or fragment")
+	default:
+		c.path = strings.TrimSuffix(u.EscapedPath(), "/") + Path
+		c.endpoint = u.Scheme + "://" + u.Host + c.path
+		c.host = u.Host
+		if u.Scheme == "http" && deps.Transport == nil {
+			// Only for simulators; the real API is HTTPS only.
+			c.log.Warn("ccms: URL is plain http; the real CC-CMS API is HTTPS only", "url", cfg.URL)
+		}
+	}
+	if cfg.HostHeader != "" {
+		if strings.TrimSpace(cfg.HostHeader) != cfg.HostHeader || strings.ContainsAny(cfg.HostHeader, "/ \t\r\n") {
+			bad.add("HostHeader", "must be host or host:port without whitespace, got %q", cfg.HostHeader)
+		}
+		c.host = cfg.HostHeader
+	}
+}
+
+// newSigner checks the credentials and the signing switches (A1–A6) and
+// builds the signer. contentType is the value sent, which may be signed.
+func newSigner(cfg Config, contentType string, bad *problems) signer {
+	if cfg.AK == "" {
+		bad.add("AK", "missing")
+	} else if strings.ContainsAny(cfg.AK, "/ \t\r\n") {
+		bad.add("AK", "must not contain '/' or whitespace")
+	}
+	if cfg.SK == "" {
+		bad.add("SK", "missing")
+	}
+	if contentType != strings.TrimSpace(contentType) {
+		bad.add("ContentType", "must not have leading or trailing whitespace")
+	}
+	signed := signHeaders(cfg.SignHeaders, bad)
+	switch cfg.SignTimestamp {
+	case "", "seconds", "millis":
+	default:
+		bad.add("SignTimestamp", "must be seconds or millis, got %q", cfg.SignTimestamp)
+	}
+	switch cfg.SignEncoding {
+	case "", "hex", "base64":
+	default:
+		bad.add("SignEncoding", "must be hex or base64, got %q", cfg.SignEncoding)
+	}
+	return signer{ak: cfg.AK, sk: cfg.SK, headers: signed, millis: cfg.SignTimestamp == "millis",
+		variant: variant{
+			emptyQueryLine: cfg.SignEmptyQueryLine,
+			blankLine:      cfg.SignBlankLineBeforeBody,
+			base64:         cfg.SignEncoding == "base64",
+		}}
+}
+
+// signHeaders normalises Config.SignHeaders (nil: all three) to the
+// lower-case, sorted, distinct names to sign, which must include host.
+func signHeaders(headers []string, bad *problems) []string {
+	if headers == nil {
+		headers = defaultSignHeaders
+	}
+	var signed []string
+	for _, h := range headers {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch h {
+		case "host", "content-type", "content-length":
+			if !slices.Contains(signed, h) {
+				signed = append(signed, h)
+			}
+		default:
+			bad.add("SignHeaders", "%q cannot be signed; choose from host, content-type, content-length", h)
+		}
+	}
+	slices.Sort(signed)
+	if !slices.Contains(signed, "host") {
+		bad.add("SignHeaders", "must contain host, got %q", strings.Join(headers, ","))
+	}
+	return signed
+}
+
+// newReach is the API's day zone and the rule for its allowed range (A10).
+func newReach(cfg Config, bad *problems) (*time.Location, Reach) {
+	tz := cmp.Or(cfg.Timezone, "UTC")
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		bad.add("Timezone", "unknown IANA zone %q: %v", tz, err)
+	} else if tz == "Local" {
+		bad.add("Timezone", "must be an IANA name, not Local")
+	}
+	reach := Reach{Loc: loc, Boundary: DayBoundary(cmp.Or(cfg.DayBoundaryMode, string(BoundaryBoth)))}
+	switch reach.Boundary {
+	case BoundaryBoth, BoundaryTenant, BoundaryUTC:
+	default:
+		bad.add("DayBoundaryMode", "must be both, tenant or utc, got %q", cfg.DayBoundaryMode)
+	}
+	return loc, reach
+}
+
+// checkLimits checks the per-attempt limits and the retry delays. Only the
+// first problem among them is reported.
+func (c *Client) checkLimits(cfg Config, bad *problems) {
+	switch {
+	case c.timeout < 0:
+		bad.add("Timeout", "must be > 0, got %v", cfg.Timeout)
+	case c.attempts < 1 || c.attempts > 10:
+		bad.add("MaxAttempts", "must be 1..10, got %d", cfg.MaxAttempts)
+	case c.baseDelay < 0 || c.maxDelay < 0:
+		bad.add("RetryBaseDelay", "delays must be >= 0")
+	case c.maxBody < 1024:
+		bad.add("MaxBodyBytes", "must be >= 1024, got %d", cfg.MaxBodyBytes)
+	}
+}
+
+// checkReadSettings checks the request budget and ReadWindow's settings.
+func (c *Client) checkReadSettings(cfg Config, bad *problems) {
+	if rate := cmp.Or(cfg.Rate, 10); rate <= 0 {
+		bad.add("Rate", "must be positive requests/s, got %v", rate)
+	}
+	if c.maxInFlight < 1 || c.maxInFlight > 256 {
+		bad.add("MaxInFlight", "%d is outside 1..256", c.maxInFlight)
+	}
+	if c.pageSize < 1 || c.pageSize > 100 {
+		bad.add("PageSize", "%d is outside 1..100", c.pageSize)
+	}
+	if c.maxPages < 1 {
+		bad.add("MaxPages", "must be at least 1, got %d", c.maxPages)
+	}
+	if c.minSpan < time.Millisecond {
+		bad.add("MinSpan", "%v is below 1ms", c.minSpan)
+	}
+}
+
+// newTransport is deps.Transport, or the client's own TLS transport built
+// from CAFile, ServerName and InsecureSkipVerify.
+func newTransport(cfg Config, deps Deps) (http.RoundTripper, error) {
+	if deps.Transport != nil {
+		return deps.Transport, nil
+	}
+	tc, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
+	t.MaxIdleConnsPerHost = 16
+	return t, nil
+}
+
 // Location is the API's day zone (Config.Timezone).
 func (c *Client) Location() *time.Location { return c.loc }
 
@@ -319,6 +410,10 @@ func (c *Client) Reach() Reach { return c.reach }
 
 // Host is the host that is signed and sent as the Host header.
 func (c *Client) Host() string { return c.host }
+
+// MaxInFlight is Config.MaxInFlight: how many requests may be in flight at
+// once, so the number of workers to run.
+func (c *Client) MaxInFlight() int { return c.maxInFlight }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
 	tc := &tls.Config{

@@ -29,6 +29,7 @@ func TestConfigLoadsFromTheEnvironmentWithItsDefaults(t *testing.T) {
 		SignHeaders: []string{"content-length", "content-type", "host"}, SignTimestamp: "seconds", SignEncoding: "hex",
 		ContentType: "application/json; charset=UTF-8",
 		MaxAttempts: 3, RetryBaseDelay: 500 * time.Millisecond, RetryMaxDelay: 30 * time.Second, MaxBodyBytes: 4 << 20,
+		Rate: 10, MaxInFlight: 4, PageSize: 100, MaxPages: 20, MinSpan: time.Second,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

@@ -7,6 +7,13 @@
 // other and splits the window in halves when they do not. AllowedRange is the
 // API's reach (00:00 of yesterday to the end of today in the API's time zone).
 //
+// Config holds every CC-CMS setting (CALLPUB_CCMS_*), the read settings
+// (page size, max pages, min span) and the request budget's rate and
+// requests in flight included; NewClient checks them all, once. Budget is the
+// one request budget all streams share (AIMD on push-back, Retry-After
+// pauses every request). Backoff is the one backoff rule, used by the
+// client's retries and by the poller's rescheduling of failed streams.
+//
 // Invariants:
 //   - The request body is marshalled once; exactly those bytes are signed and
 //     sent (bytes.NewReader, so Content-Length is set). The Host header sent is
@@ -17,9 +24,9 @@
 //   - Every error is typed (*StatusError, *ResultError, *DecodeError,
 //     *TransportError, *ValidationError, ErrInconsistent) and ClassOf is the one
 //     place that maps an error to its retry class. QueryCalls retries only the
-//     transient classes, a few times, with jittered exponential backoff that
-//     honours Retry-After; auth, blocked, misconfigured and permanent failures
-//     are returned at once.
+//     transient classes, a few times, with Backoff (jittered, exponential,
+//     honouring Retry-After, capped at Config.RetryMaxDelay); auth, blocked,
+//     misconfigured and permanent failures are returned at once.
 //   - Deps.Limiter.Wait runs before every HTTP attempt and Deps.Observe after
 //     it, so a shared request budget sees every request, retries included.
 //   - No error, log line or excerpt contains the SK, a signature or the

@@ -16,7 +16,7 @@ import (
 
 // ErrInconsistent reports a window whose pages still disagreed with each
 // other (repeated page, rows versus count, count changing) after it was split
-// down to ReadOptions.MinSpan. It is wrapped with the window and the reason.
+// down to Config.MinSpan. It is wrapped with the window and the reason.
 var ErrInconsistent = errors.New("window pages are inconsistent")
 
 // ErrBodyTooLarge is wrapped in a *DecodeError when a response body exceeds

@@ -42,9 +42,9 @@ func TestReadWindow(t *testing.T) {
 	tests := []struct {
 		name       string
 		setup      func(f *fakeCCMS)
-		opts       ReadOptions
-		wantPages  int // 0: don't check
-		wantSplits int // -1: at least one
+		config     func(c *Config) // nil: testConfig as is
+		wantPages  int             // 0: don't check
+		wantSplits int             // -1: at least one
 	}{
 		{
 			name:      "a window of 250 calls is paged completely in three pages",
@@ -88,7 +88,7 @@ func TestReadWindow(t *testing.T) {
 		{
 			name:       "a window needing more than MaxPages pages is split",
 			setup:      func(f *fakeCCMS) { f.addCalls("a", 500, winStart, winEnd) },
-			opts:       ReadOptions{MaxPages: 2},
+			config:     func(c *Config) { c.MaxPages = 2 },
 			wantSplits: -1,
 		},
 		{
@@ -115,7 +115,7 @@ func TestReadWindow(t *testing.T) {
 		{
 			name:       "small pages work",
 			setup:      func(f *fakeCCMS) { f.addCalls("a", 95, winStart, winEnd) },
-			opts:       ReadOptions{PageSize: 10},
+			config:     func(c *Config) { c.PageSize = 10 },
 			wantPages:  10,
 			wantSplits: 0,
 		},
@@ -126,8 +126,12 @@ func TestReadWindow(t *testing.T) {
 			tc.setup(f)
 			f.addCalls("outside", 10, winEnd, winEnd.Add(time.Hour)) // must not be returned
 			srv := startTLS(t, f)
-			c, _ := newTestClient(t, testConfig(t, srv))
-			calls, st, err := c.ReadWindow(t.Context(), testWin, tc.opts)
+			cfg := testConfig(t, srv)
+			if tc.config != nil {
+				tc.config(&cfg)
+			}
+			c, _ := newTestClient(t, cfg)
+			calls, st, err := c.ReadWindow(t.Context(), testWin)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +168,7 @@ func TestReadWindowSendsTheInclusiveEndOfTheHalfOpenWindow(t *testing.T) {
 	f.calls = []fakeCall{{id: "at-start", begin: winStart.UnixMilli()}, {id: "at-end", begin: winEnd.UnixMilli()}}
 	srv := startTLS(t, f)
 	c, _ := newTestClient(t, testConfig(t, srv))
-	calls, _, err := c.ReadWindow(t.Context(), testWin, ReadOptions{})
+	calls, _, err := c.ReadWindow(t.Context(), testWin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,10 +209,12 @@ func TestReadWindowReportsWhatSplittingCannotResolve(t *testing.T) {
 			f := &fakeCCMS{t: t}
 			tc.setup(f)
 			srv := startTLS(t, f)
-			c, _ := newTestClient(t, testConfig(t, srv))
+			cfg := testConfig(t, srv)
+			cfg.MinSpan = time.Second
+			c, _ := newTestClient(t, cfg)
 			w := testWin
 			w.End = winStart.Add(4 * time.Second)
-			_, st, err := c.ReadWindow(t.Context(), w, ReadOptions{MinSpan: time.Second})
+			_, st, err := c.ReadWindow(t.Context(), w)
 			if !errors.Is(err, ErrInconsistent) {
 				t.Fatalf("want ErrInconsistent, got %v", err)
 			}
@@ -229,7 +235,7 @@ func TestReadWindowKeepsTheLastRowOfACallID(t *testing.T) {
 	srv := startTLS(t, statusHandler(200, nil, `{"resultCode":"0100000","resultDesc":{"data":[`+
 		`{"callId":"1","callEnd":0},{"callId":"2","callEnd":1735776000000},{"callId":"1","callEnd":1735776001000}],"count":3}}`))
 	c, _ := newTestClient(t, testConfig(t, srv))
-	calls, _, err := c.ReadWindow(t.Context(), testWin, ReadOptions{})
+	calls, _, err := c.ReadWindow(t.Context(), testWin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +248,7 @@ func TestReadWindowKeepsTheLastRowOfACallID(t *testing.T) {
 func TestReadWindowReturnsPageErrorsWithTheWindow(t *testing.T) {
 	srv := startTLS(t, statusHandler(401, nil, ""))
 	c, _ := newTestClient(t, testConfig(t, srv))
-	_, st, err := c.ReadWindow(t.Context(), testWin, ReadOptions{})
+	_, st, err := c.ReadWindow(t.Context(), testWin)
 	if ClassOf(err) != ClassAuth || !strings.Contains(err.Error(), "read window 1/25/in") {
 		t.Errorf("got %v", err)
 	}
@@ -258,8 +264,9 @@ func TestReadWindowSplitsWhenTheBodyIsTooLarge(t *testing.T) {
 	srv := startTLS(t, f)
 	cfg := testConfig(t, srv)
 	cfg.MaxBodyBytes = 4096 // about 30 rows
+	cfg.PageSize = 100
 	c, _ := newTestClient(t, cfg)
-	calls, st, err := c.ReadWindow(t.Context(), testWin, ReadOptions{PageSize: 100})
+	calls, st, err := c.ReadWindow(t.Context(), testWin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,26 +275,41 @@ func TestReadWindowSplitsWhenTheBodyIsTooLarge(t *testing.T) {
 	}
 }
 
-func TestReadWindowRejectsBadOptions(t *testing.T) {
+func TestReadWindowRejectsAnEmptyWindow(t *testing.T) {
 	c, err := NewClient(Config{URL: "https://127.0.0.1:1", AK: "ak", SK: "sk"}, Deps{Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := Window{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.Out}, Start: winStart, End: winStart}
+	if _, _, err := c.ReadWindow(t.Context(), w); err == nil || !strings.Contains(err.Error(), "window is empty") {
+		t.Errorf("got %v, want %q", err, "window is empty")
+	}
+}
+
+// The read settings are checked once, by NewClient, not by every ReadWindow.
+func TestNewClientRejectsBadReadSettings(t *testing.T) {
 	tests := []struct {
-		name string
-		w    Window
-		o    ReadOptions
-		want string
+		name   string
+		change func(*Config)
+		field  string
+		want   string
 	}{
-		{"a page size over 100", testWin, ReadOptions{PageSize: 101}, "page size must be 1..100"},
-		{"an empty window", Window{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.Out}, Start: winStart, End: winStart}, ReadOptions{}, "window is empty"},
-		{"a min span under a millisecond", testWin, ReadOptions{MinSpan: time.Microsecond}, "min span must be >= 1ms"},
+		{"a negative rate", func(c *Config) { c.Rate = -1 }, "Rate", "must be positive requests/s, got -1"},
+		{"no request in flight", func(c *Config) { c.MaxInFlight = -1 }, "MaxInFlight", "-1 is outside 1..256"},
+		{"more than 256 requests in flight", func(c *Config) { c.MaxInFlight = 257 }, "MaxInFlight", "257 is outside 1..256"},
+		{"a page size over 100", func(c *Config) { c.PageSize = 101 }, "PageSize", "101 is outside 1..100"},
+		{"a negative page size", func(c *Config) { c.PageSize = -1 }, "PageSize", "-1 is outside 1..100"},
+		{"a negative max pages", func(c *Config) { c.MaxPages = -1 }, "MaxPages", "must be at least 1, got -1"},
+		{"a min span under a millisecond", func(c *Config) { c.MinSpan = time.Microsecond }, "MinSpan", "1µs is below 1ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" is rejected", func(t *testing.T) {
-			_, _, err := c.ReadWindow(t.Context(), tc.w, tc.o)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("got %v, want %q", err, tc.want)
+			cfg := Config{URL: "https://127.0.0.1:1", AK: "ak", SK: "sk"}
+			tc.change(&cfg)
+			_, err := NewClient(cfg, Deps{})
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tc.field || ce.Err.Error() != tc.want {
+				t.Errorf("got %v, want a ConfigError %s: %s", err, tc.field, tc.want)
 			}
 		})
 	}
