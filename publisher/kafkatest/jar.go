@@ -314,6 +314,10 @@ func StartJar(o JarOptions) (*Broker, error) {
 // freePort and the broker's bind: worth another try on other ports.
 var errPortTaken = errors.New("a port was taken before the broker bound it")
 
+// startJarOnce starts one broker in a fresh temporary folder: it writes the
+// configuration, formats the storage, starts kafka.Kafka and waits until it
+// answers. A port lost to another socket is errPortTaken; on other failures
+// the folder is kept for inspection.
 func startJarOnce(o JarOptions, java string) (*Broker, error) {
 	dir, err := os.MkdirTemp("", "callpub-kafka-")
 	if err != nil {
@@ -331,17 +335,62 @@ func startJarOnce(o JarOptions, java string) (*Broker, error) {
 	brokerPort, controllerPort := ports[0], ports[1]
 
 	props := serverProps(filepath.Join(dir, "data"), brokerPort, controllerPort)
-	listeners := map[string]string{}
-	for i, name := range names {
-		addr := fmt.Sprintf("127.0.0.1:%d", ports[2+i])
-		listeners[name] = addr
-		props["listeners"] += "," + name + "://" + addr
-		props["advertised.listeners"] += "," + name + "://" + addr
-		props["listener.security.protocol.map"] += "," + name + ":" + o.ExtraListeners[name]
-	}
+	listeners := addListeners(props, names, ports[2:], o.ExtraListeners)
 	for k, v := range o.ExtraProps {
 		props[k] = v
 	}
+	files, err := writeJarFiles(dir, props)
+	if err != nil {
+		return nil, err
+	}
+	cp := filepath.Join(o.Libs, "*") // the JVM expands the wildcard, not a shell
+	if err := formatStorage(java, cp, files, o.FormatArgs, dir); err != nil {
+		return nil, err
+	}
+	proc, err := launchBroker(java, cp, files, o.JVMOpts, dir)
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", brokerPort)
+
+	// Ready when a Kafka request succeeds, not when the port accepts.
+	if err := waitReady(context.Background(), []string{addr}, o.StartTimeout, proc.exited); err != nil {
+		proc.stop()
+		return nil, notReadyError(err, dir, proc.logPath, ports)
+	}
+	b := &Broker{Addrs: []string{addr}, Kind: Jar, Dir: dir, Listeners: listeners}
+	b.stop = func() { proc.stop(); _ = os.RemoveAll(dir) }
+	return b, nil
+}
+
+// addListeners adds one loopback listener per name (in that order, on the
+// matching port) to props: listened on, advertised, and mapped to its
+// security protocol in protocols. It returns each listener's address.
+func addListeners(props map[string]string, names []string, ports []int, protocols map[string]string) map[string]string {
+	listeners := map[string]string{}
+	for i, name := range names {
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[i])
+		listeners[name] = addr
+		props["listeners"] += "," + name + "://" + addr
+		props["advertised.listeners"] += "," + name + "://" + addr
+		props["listener.security.protocol.map"] += "," + name + ":" + protocols[name]
+	}
+	return listeners
+}
+
+// jarFiles are the configuration files of one broker.
+type jarFiles struct {
+	server, log4j2, log4j1 string // paths of server.properties and the two log4j configurations
+}
+
+// logOpts are the JVM flags that point both log4j versions at their files.
+func (f jarFiles) logOpts() []string {
+	return []string{"-Dlog4j2.configurationFile=" + f.log4j2, "-Dlog4j.configuration=file:" + f.log4j1}
+}
+
+// writeJarFiles writes props, sorted by key, as server.properties into dir,
+// next to the log4j configurations.
+func writeJarFiles(dir string, props map[string]string) (jarFiles, error) {
 	keys := make([]string, 0, len(props))
 	for k := range props {
 		keys = append(keys, k)
@@ -351,35 +400,50 @@ func startJarOnce(o JarOptions, java string) (*Broker, error) {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "%s=%s\n", k, props[k])
 	}
-	cfg := filepath.Join(dir, "server.properties")
-	l2 := filepath.Join(dir, "log4j2.properties")
-	l1 := filepath.Join(dir, "log4j.properties")
-	for name, body := range map[string]string{cfg: sb.String(), l2: log4j2Props, l1: log4j1Props} {
+	f := jarFiles{
+		server: filepath.Join(dir, "server.properties"),
+		log4j2: filepath.Join(dir, "log4j2.properties"),
+		log4j1: filepath.Join(dir, "log4j.properties"),
+	}
+	for name, body := range map[string]string{f.server: sb.String(), f.log4j2: log4j2Props, f.log4j1: log4j1Props} {
 		if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
-			return nil, err
+			return jarFiles{}, err
 		}
 	}
+	return f, nil
+}
 
-	cp := filepath.Join(o.Libs, "*") // the JVM expands the wildcard, not a shell
-	logOpts := []string{"-Dlog4j2.configurationFile=" + l2, "-Dlog4j.configuration=file:" + l1}
-
-	// 1. Format the data folder. Static quorum: plain -t, never --standalone.
-	fargs := append([]string{"-Xmx256m"}, logOpts...)
-	fargs = append(fargs, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", newClusterID(), "-c", cfg)
-	fargs = append(fargs, o.FormatArgs...)
+// formatStorage formats the data folder with a new cluster id, adding
+// formatArgs to the command. dir is named in the error.
+func formatStorage(java, cp string, files jarFiles, formatArgs []string, dir string) error {
+	// Static quorum: plain -t, never --standalone.
+	fargs := append([]string{"-Xmx256m"}, files.logOpts()...)
+	fargs = append(fargs, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", newClusterID(), "-c", files.server)
+	fargs = append(fargs, formatArgs...)
 	if out, err := exec.Command(java, fargs...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("kafka storage format (files kept in %s): %v\n%s", dir, err, out)
+		return fmt.Errorf("kafka storage format (files kept in %s): %v\n%s", dir, err, out)
 	}
+	return nil
+}
 
-	// 2. Start the broker; it dies with this process (Linux).
+// jarProcess is a running broker JVM.
+type jarProcess struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the process has exited
+	logPath string        // its stdout and stderr
+}
+
+// launchBroker starts kafka.Kafka with userOpts before the stock JVM flags
+// and its output in dir/broker.log. The broker dies with this process (Linux).
+func launchBroker(java, cp string, files jarFiles, userOpts []string, dir string) (*jarProcess, error) {
 	logPath := filepath.Join(dir, "broker.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	args := append(append([]string{}, o.JVMOpts...), jvmOpts...)
-	args = append(args, logOpts...)
-	args = append(args, "-cp", cp, "kafka.Kafka", cfg)
+	args := append(append([]string{}, userOpts...), jvmOpts...)
+	args = append(args, files.logOpts()...)
+	args = append(args, "-cp", cp, "kafka.Kafka", files.server)
 	cmd := exec.Command(java, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	dieWithParent(cmd)
@@ -387,32 +451,32 @@ func startJarOnce(o JarOptions, java string) (*Broker, error) {
 		logFile.Close()
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logFile.Close(); close(exited) }()
+	p := &jarProcess{cmd: cmd, exited: make(chan struct{}), logPath: logPath}
+	go func() { _ = cmd.Wait(); logFile.Close(); close(p.exited) }()
+	return p, nil
+}
 
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // controlled shutdown
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+// stop asks the broker for a controlled shutdown, kills it after 30s, and
+// returns once it has exited.
+func (p *jarProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM) // controlled shutdown
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", brokerPort)
+}
 
-	// 3. Ready when a Kafka request succeeds, not when the port accepts.
-	if err := waitReady(context.Background(), []string{addr}, o.StartTimeout, exited); err != nil {
-		stop()
-		if log, _ := os.ReadFile(logPath); bytes.Contains(log, []byte("Address already in use")) {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("kafka broker on ports %v: %w", ports, errPortTaken)
-		}
-		return nil, fmt.Errorf("kafka broker (files kept in %s): %v\n%s", dir, err, tail(logPath, 40))
+// notReadyError explains a stopped broker that never became ready: when its
+// log shows a lost port race, errPortTaken (and dir is removed, so the next
+// try starts clean); otherwise err with the log's last 40 lines, dir kept.
+func notReadyError(err error, dir, logPath string, ports []int) error {
+	if log, _ := os.ReadFile(logPath); bytes.Contains(log, []byte("Address already in use")) {
+		_ = os.RemoveAll(dir)
+		return fmt.Errorf("kafka broker on ports %v: %w", ports, errPortTaken)
 	}
-	b := &Broker{Addrs: []string{addr}, Kind: Jar, Dir: dir, Listeners: listeners}
-	b.stop = func() { stop(); _ = os.RemoveAll(dir) }
-	return b, nil
+	return fmt.Errorf("kafka broker (files kept in %s): %v\n%s", dir, err, tail(logPath, 40))
 }
 
 func tail(path string, n int) string {
