@@ -153,7 +153,7 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 	}
 	cfg.PollInterval, cfg.MaxInterval, cfg.Lookback, cfg.MaxSpan = 30*time.Second, 5*time.Minute, 15*time.Minute, 2*time.Hour
 	cfg.SweepInterval, cfg.SweepLookback, cfg.StartAt = 15*time.Minute, 6*time.Hour, "now"
-	cfg.Rate, cfg.MaxInFlight = 10000, 8
+	const rate, workers = 10000, 8
 	cfg.RetryBase, cfg.RetryMax, cfg.StepTimeout = 2*time.Second, 5*time.Minute, 5*time.Minute
 
 	sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: vdns, Seed: 42,
@@ -166,8 +166,8 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	budget := poller.NewBudget(cfg.Rate, cfg.MaxInFlight)
-	client, err := ccms.NewClient(ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk"},
+	budget := ccms.NewBudget(rate, workers)
+	client, err := ccms.NewClient(ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk", Rate: rate, MaxInFlight: workers},
 		ccms.Deps{Transport: simTransport{sim}, Limiter: budget, Observe: budget.Observe})
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 	ctx, cancel := context.WithTimeout(t.Context(), warmup+measure)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range cfg.MaxInFlight {
+	for range workers {
 		wg.Go(func() {
 			if err := p.Work(ctx); err != nil {
 				t.Errorf("Work: %v", err)
@@ -267,8 +267,8 @@ type countingSource struct {
 	gap                                            map[string]time.Duration
 }
 
-func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window, o ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
-	calls, st, err := c.src.ReadWindow(ctx, w, o)
+func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+	calls, st, err := c.src.ReadWindow(ctx, w)
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()

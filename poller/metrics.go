@@ -13,7 +13,7 @@ import (
 // only for lag, horizon headroom and pending (computed at scrape time) and for
 // gaps; everything else is aggregated.
 type metrics struct {
-	budget         *Budget
+	budget         Budget
 	steps          *prometheus.CounterVec
 	published      *prometheus.CounterVec
 	duplicates     *prometheus.CounterVec
@@ -26,7 +26,7 @@ type metrics struct {
 	futureRows     prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, p *Poller, b *Budget) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error) {
 	m := &metrics{
 		budget: b,
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{

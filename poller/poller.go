@@ -35,7 +35,13 @@ import (
 // don't. ctx bounds every request. A nil error means every call in the window
 // was read; after an error nothing may be concluded about the window.
 type Source interface {
-	ReadWindow(ctx context.Context, w ccms.Window, o ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error)
+	ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error)
+}
+
+// Budget is the shared request budget, read for metrics and /status.
+// *ccms.Budget implements it.
+type Budget interface {
+	Rate() float64 // current requests/s
 }
 
 // Store is the durable state of every stream. *dedupe.Store implements it.
@@ -73,11 +79,6 @@ type Config struct {
 	ReconcileDelay time.Duration `env:"RECONCILE_DELAY, default=4h"`
 	Heartbeat      time.Duration `env:"HEARTBEAT_INTERVAL, default=1m"`
 	StartAt        string        `env:"START_AT, default=horizon"`
-	Rate           float64       `env:"CCMS_RATE, default=10"`
-	MaxInFlight    int           `env:"CCMS_MAX_IN_FLIGHT, default=4"`
-	PageSize       int           `env:"CCMS_PAGE_SIZE, default=100"`
-	MaxPages       int           `env:"CCMS_MAX_PAGES, default=20"`
-	MinSpan        time.Duration `env:"CCMS_MIN_SPAN, default=1s"`
 	RetryBase      time.Duration `env:"POLL_RETRY_BASE, default=2s"`
 	RetryMax       time.Duration `env:"POLL_RETRY_MAX, default=5m"`
 	StepTimeout    time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
@@ -128,21 +129,6 @@ func (c Config) Validate() error {
 	if c.StartAt != "horizon" && c.StartAt != "now" {
 		bad("START_AT", "%q is not horizon or now", c.StartAt)
 	}
-	if c.Rate <= 0 {
-		bad("CCMS_RATE", "must be positive requests/s, got %v", c.Rate)
-	}
-	if c.MaxInFlight < 1 || c.MaxInFlight > 256 {
-		bad("CCMS_MAX_IN_FLIGHT", "%d is outside 1..256", c.MaxInFlight)
-	}
-	if c.PageSize < 1 || c.PageSize > 100 {
-		bad("CCMS_PAGE_SIZE", "%d is outside 1..100", c.PageSize)
-	}
-	if c.MaxPages < 1 {
-		bad("CCMS_MAX_PAGES", "must be at least 1, got %d", c.MaxPages)
-	}
-	if c.MinSpan < time.Millisecond {
-		bad("CCMS_MIN_SPAN", "%v is below 1ms", c.MinSpan)
-	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		bad("POLL_RETRY_BASE", "%v must be positive and at most CALLPUB_POLL_RETRY_MAX (%v)", c.RetryBase, c.RetryMax)
 	}
@@ -158,13 +144,12 @@ type Deps struct {
 	Store     Store
 	Publisher Publisher
 	Encoder   *schemas.Encoder
-	Budget    *Budget        // shared with the CC-CMS client; exported as a metric
-	Location  *time.Location // the API's day; nil means UTC
-	// DayBoundary is the rule for the API's reach (ccms.Client.Reach); ""
-	// means ccms.BoundaryBoth.
-	DayBoundary ccms.DayBoundary
-	Logger      *slog.Logger // nil discards
-	Metrics     prometheus.Registerer
+	Budget    Budget // shared with the CC-CMS client; exported as a metric
+	// Reach is the API's allowed range (ccms.Client.Reach): its day zone and
+	// whose midnights bound it. The zero value is UTC.
+	Reach   ccms.Reach
+	Logger  *slog.Logger // nil discards
+	Metrics prometheus.Registerer
 	// Owns filters the configured streams (sharding); nil owns all.
 	Owns func(Stream) bool
 	// OnPublished, when set, is called after each successful commit with the
@@ -175,19 +160,18 @@ type Deps struct {
 // Poller runs every owned stream. Create it with New, then run Work from as
 // many goroutines as CALLPUB_CCMS_MAX_IN_FLIGHT.
 type Poller struct {
-	cfg   Config
-	src   Source
-	store Store
-	pub   Publisher
-	enc   *schemas.Encoder
-	loc   *time.Location
-	reach ccms.Reach
-	log   *slog.Logger
-	m     *metrics
-	owns  func(Stream) bool
-	onPub func([]schemas.Event)
-	wc    WindowConfig
-	ro    ccms.ReadOptions
+	cfg     Config
+	src     Source
+	store   Store
+	pub     Publisher
+	enc     *schemas.Encoder
+	loc     *time.Location // reach.Loc
+	reach   ccms.Reach
+	planner planner
+	log     *slog.Logger
+	m       *metrics
+	owns    func(Stream) bool
+	onPub   func([]schemas.Event)
 
 	sched   *scheduler
 	streams []*live
@@ -197,7 +181,7 @@ type Poller struct {
 	lastClockWarn time.Time
 }
 
-// live is a stream's in-memory state: scheduling and status.
+// live is a stream in memory: its durable state, scheduling and status.
 type live struct {
 	Stream
 	key string
@@ -205,18 +189,19 @@ type live struct {
 	interval      time.Duration
 	failures      int
 	lastHeartbeat time.Time
+	// state is the stream's durable state, loaded once by New and advanced
+	// with dedupe.StreamState.Apply after each commit. Written by the worker
+	// holding the stream under Poller.mu; status reads it under Poller.mu.
+	state dedupe.StreamState
 	// read by status, under Poller.mu:
-	cursor        time.Time
-	oldestPending time.Time
-	pending       int
-	lastOK        time.Time
-	lastErr       string
-	lastErrAt     time.Time
-	gaps          int
+	lastOK    time.Time
+	lastErr   string
+	lastErrAt time.Time
+	gaps      int
 }
 
-// New builds a poller and queues the first turn of every owned stream with
-// jittered start times. It starts nothing.
+// New builds a poller, loads the state of every owned stream once and
+// queues the first turns with jittered start times. It starts nothing.
 func New(cfg Config, d Deps) (*Poller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -224,26 +209,11 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	if d.Source == nil || d.Store == nil || d.Publisher == nil || d.Encoder == nil || d.Budget == nil {
 		return nil, errors.New("poller: Source, Store, Publisher, Encoder and Budget are required")
 	}
-	if d.Location == nil {
-		d.Location = time.UTC
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Metrics == nil {
-		d.Metrics = prometheus.NewRegistry()
-	}
-	if d.Owns == nil {
-		d.Owns = func(Stream) bool { return true }
-	}
-	if d.OnPublished == nil {
-		d.OnPublished = func([]schemas.Event) {}
-	}
+	d = d.withDefaults()
 	p := &Poller{
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
-		loc: d.Location, reach: ccms.Reach{Loc: d.Location, Boundary: d.DayBoundary}, log: d.Logger, owns: d.Owns, onPub: d.OnPublished,
-		wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan},
-		ro: ccms.ReadOptions{PageSize: cfg.PageSize, MaxPages: cfg.MaxPages, MinSpan: cfg.MinSpan},
+		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished,
+		planner: planner{cfg: cfg, reach: d.Reach, wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}},
 	}
 	for _, s := range Streams(cfg.CCID, cfg.VDNs, cfg.Directions) {
 		if p.owns(s) {
@@ -259,27 +229,52 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	}
 	p.m = m
 	p.sched = newScheduler(len(p.streams), cfg.PollInterval)
-	now := time.Now()
-	p.started = now
+	p.started = time.Now()
 	for i, ls := range p.streams {
-		st, err := p.store.State(ls.key)
-		if err != nil {
+		if ls.state, err = p.store.State(ls.key); err != nil {
 			return nil, fmt.Errorf("poller: read state of %s: %w", ls.key, err)
 		}
-		p.noteState(ls, st)
-		first := laneFresh
-		if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.Lag-cfg.MaxSpan)) {
-			first = laneBackfill
-		}
-		p.sched.add(&turn{stream: i, lane: first, due: now.Add(jitter(min(cfg.PollInterval, 5*time.Second)))})
-		sweepDue := st.LastSweep.Add(cfg.SweepInterval)
-		if st.LastSweep.IsZero() || sweepDue.Before(now) {
-			sweepDue = now.Add(cfg.PollInterval + jitter(cfg.SweepInterval))
-		}
-		p.sched.add(&turn{stream: i, lane: laneSweep, due: sweepDue})
-		p.sched.add(&turn{stream: i, lane: laneReconcile, due: p.nextReconcile(now, st.SealedDay)})
+		p.queueFirstTurns(i, ls.state, p.started)
 	}
 	return p, nil
+}
+
+// withDefaults fills the optional fields of d.
+func (d Deps) withDefaults() Deps {
+	if d.Reach.Loc == nil {
+		d.Reach.Loc = time.UTC
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	if d.Owns == nil {
+		d.Owns = func(Stream) bool { return true }
+	}
+	if d.OnPublished == nil {
+		d.OnPublished = func([]schemas.Event) {}
+	}
+	return d
+}
+
+// queueFirstTurns queues stream i's first turn in every lane: fresh (or
+// backfill, for a stream far behind) within seconds, the sweep when it is
+// due, the reconciliation when yesterday is ready.
+func (p *Poller) queueFirstTurns(i int, st dedupe.StreamState, now time.Time) {
+	cfg := p.cfg
+	first := laneFresh
+	if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.Lag-cfg.MaxSpan)) {
+		first = laneBackfill
+	}
+	p.sched.add(&turn{stream: i, lane: first, due: now.Add(jitter(min(cfg.PollInterval, 5*time.Second)))})
+	sweepDue := st.LastSweep.Add(cfg.SweepInterval)
+	if st.LastSweep.IsZero() || sweepDue.Before(now) {
+		sweepDue = now.Add(cfg.PollInterval + jitter(cfg.SweepInterval))
+	}
+	p.sched.add(&turn{stream: i, lane: laneSweep, due: sweepDue})
+	p.sched.add(&turn{stream: i, lane: laneReconcile, due: p.planner.nextReconcile(now, st.SealedDay)})
 }
 
 // Streams returns how many streams this poller owns.

@@ -77,12 +77,13 @@ func (f *fakePublisher) PublishControl(_ context.Context, events ...schemas.Even
 }
 
 type env struct {
-	sim   *ccmssim.Sim
-	store *dedupe.Store
-	pub   *fakePublisher
-	p     *poller.Poller
-	cfg   poller.Config
-	start time.Time // when the env was built: the oracle covers from its horizon
+	sim     *ccmssim.Sim
+	store   *dedupe.Store
+	pub     *fakePublisher
+	p       *poller.Poller
+	cfg     poller.Config
+	start   time.Time // when the env was built: the oracle covers from its horizon
+	workers int       // Work goroutines: the client's MaxInFlight
 
 	mu       sync.Mutex
 	outcomes map[ccms.Class]int // HTTP attempts by outcome
@@ -94,13 +95,12 @@ func baseConfig() poller.Config {
 		PollInterval: 30 * time.Second, MaxInterval: 2 * time.Minute, Lookback: 5 * time.Minute,
 		Lag: 5 * time.Second, MaxSpan: 2 * time.Hour, SweepInterval: 10 * time.Minute, SweepLookback: 6 * time.Hour,
 		ReconcileDelay: 4 * time.Hour, Heartbeat: time.Minute, StartAt: "horizon",
-		Rate: 50, MaxInFlight: 4, PageSize: 100, MaxPages: 20, MinSpan: time.Second,
 		RetryBase: time.Second, RetryMax: time.Minute, StepTimeout: time.Minute,
 	}
 }
 
 // newEnv builds simulator, client, real bbolt store, fake publisher and poller.
-func newEnv(t *testing.T, cfg poller.Config, so ccmssim.Options, dir string) *env {
+func newEnv(t *testing.T, cfg poller.Config, so ccmssim.Options, dir string, change ...func(*ccms.Config)) *env {
 	t.Helper()
 	so.AK, so.SK, so.CCID = "ak", "sk", cfg.CCID
 	if so.VDNs == 0 {
@@ -115,19 +115,20 @@ func newEnv(t *testing.T, cfg poller.Config, so ccmssim.Options, dir string) *en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	return build(t, cfg, sim, store)
+	return build(t, cfg, sim, store, change...)
 }
 
 // build wires a poller to sim and store. change, when given, edits the
 // client's config; the poller then follows the client's zone and reach.
 func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Store, change ...func(*ccms.Config)) *env {
 	t.Helper()
-	budget := poller.NewBudget(cfg.Rate, cfg.MaxInFlight)
-	cc := ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk"}
+	cc := ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk",
+		Rate: 50, MaxInFlight: 4, PageSize: 100, MaxPages: 20, MinSpan: time.Second}
 	for _, f := range change {
 		f(&cc)
 	}
-	e := &env{sim: sim, store: store, cfg: cfg}
+	budget := ccms.NewBudget(cc.Rate, cc.MaxInFlight)
+	e := &env{sim: sim, store: store, cfg: cfg, workers: cc.MaxInFlight}
 	client, err := ccms.NewClient(cc, ccms.Deps{Transport: simTransport{sim}, Limiter: budget,
 		Observe: func(o ccms.Outcome) {
 			budget.Observe(o)
@@ -145,7 +146,7 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 	}
 	e.pub = &fakePublisher{}
 	e.p, err = poller.New(cfg, poller.Deps{Source: client, Store: store, Publisher: e.pub, Encoder: enc,
-		Budget: budget, Location: client.Location(), DayBoundary: client.Reach().Boundary,
+		Budget: budget, Reach: client.Reach(),
 		Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +154,9 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 	e.start = time.Now()
 	return e
 }
+
+// oneWorker runs one Work goroutine (one request in flight).
+func oneWorker(c *ccms.Config) { c.MaxInFlight = 1 }
 
 // openStore opens a fresh bbolt store for ccId 1 in a temporary folder and
 // closes it when the test ends.
@@ -179,8 +183,8 @@ func (e *env) runFor(t *testing.T, d time.Duration) {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, e.cfg.MaxInFlight)
-	for range e.cfg.MaxInFlight {
+	errs := make(chan error, e.workers)
+	for range e.workers {
 		wg.Go(func() { errs <- e.p.Work(ctx) })
 	}
 	wg.Wait()
@@ -289,8 +293,8 @@ func TestFaultsLoseNothing(t *testing.T) {
 func TestCursorNeverPassesAFailedWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
-		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
-		e := newEnv(t, cfg, ccmssim.Options{Seed: 9, Traffic: ccmssim.Traffic{BusyShare: 1}}, t.TempDir())
+		cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
+		e := newEnv(t, cfg, ccmssim.Options{Seed: 9, Traffic: ccmssim.Traffic{BusyShare: 1}}, t.TempDir(), oneWorker)
 		e.pub.fail = 1 << 30 // Kafka down
 		e.runFor(t, 10*time.Minute)
 		st, err := e.store.State("1/1/in")

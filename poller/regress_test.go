@@ -24,7 +24,7 @@ import (
 // fixedSource answers every window with the same calls.
 type fixedSource struct{ calls []ccms.Call }
 
-func (f fixedSource) ReadWindow(context.Context, ccms.Window, ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
+func (f fixedSource) ReadWindow(context.Context, ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
 	return f.calls, ccms.ReadStats{Requests: 1, Pages: 1}, nil
 }
 
@@ -45,10 +45,10 @@ func TestARunningCallOlderThanTheHorizonDoesNotWedgeTheStream(t *testing.T) {
 		defer store.Close()
 		enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
 		cfg := baseConfig()
-		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
+		cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
 		pub := &fakePublisher{}
 		p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
-			Budget: poller.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
+			Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestStartAtNowWithoutLookbackStillStarts(t *testing.T) {
 // slowSource takes `took` to answer, or gives up when ctx ends.
 type slowSource struct{ took time.Duration }
 
-func (s slowSource) ReadWindow(ctx context.Context, _ ccms.Window, _ ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
+func (s slowSource) ReadWindow(ctx context.Context, _ ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
 	select {
 	case <-ctx.Done():
 		return nil, ccms.ReadStats{}, ctx.Err()
@@ -126,9 +126,9 @@ func slowPoller(t *testing.T, took time.Duration) (*poller.Poller, *dedupe.Store
 	store := openStore(t)
 	enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
 	cfg := baseConfig()
-	cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.StepTimeout = poller.VDNSet{1}, poller.Directions{poller.In}, 1, time.Minute
+	cfg.VDNs, cfg.Directions, cfg.StepTimeout = poller.VDNSet{1}, poller.Directions{poller.In}, time.Minute
 	p, err := poller.New(cfg, poller.Deps{Source: slowSource{took}, Store: store, Publisher: &fakePublisher{},
-		Encoder: enc, Budget: poller.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
+		Encoder: enc, Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestStepTimeoutBoundsOnlyTheStepInHandAtShutdown(t *testing.T) {
 func TestAControlTopicOutageDuplicatesNoCallEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
-		cfg.VDNs, cfg.Directions, cfg.MaxInFlight = poller.VDNSet{1}, poller.Directions{poller.In}, 1
+		cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
 		store := openStore(t)
 		if err := store.SetCursor("1/1/in", time.Now().Add(-50*time.Hour)); err != nil {
 			t.Fatal(err)
@@ -179,7 +179,7 @@ func TestAControlTopicOutageDuplicatesNoCallEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := build(t, cfg, sim, store)
+		e := build(t, cfg, sim, store, oneWorker)
 		e.pub.ctlFail = 3
 		e.runFor(t, time.Hour)
 		if _, dups := e.check(t, time.Now().Add(-20*time.Minute)); dups != 0 {
@@ -197,7 +197,7 @@ func TestAControlTopicOutageDuplicatesNoCallEvents(t *testing.T) {
 func TestASealThatFailsDoesNotRepublishTheReconciledDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
-		cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.ReconcileDelay = poller.VDNSet{1}, poller.Directions{poller.In}, 1, time.Hour
+		cfg.VDNs, cfg.Directions, cfg.ReconcileDelay = poller.VDNSet{1}, poller.Directions{poller.In}, time.Hour
 		store := openStore(t)
 		// It is 00:00: the fresh lane starts here, so all of yesterday is left
 		// to the reconciliation.
@@ -210,7 +210,7 @@ func TestASealThatFailsDoesNotRepublishTheReconciledDay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := build(t, cfg, sim, store)
+		e := build(t, cfg, sim, store, oneWorker)
 		e.pub.sealFail = 2
 		e.runFor(t, 3*time.Hour)
 
@@ -301,7 +301,7 @@ func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
 // window's end, as a server whose zone is off from ours would.
 type aheadSource struct{ ahead time.Duration }
 
-func (s aheadSource) ReadWindow(_ context.Context, w ccms.Window, _ ccms.ReadOptions) ([]ccms.Call, ccms.ReadStats, error) {
+func (s aheadSource) ReadWindow(_ context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
 	at := w.End.Add(s.ahead)
 	return []ccms.Call{{CallID: fmt.Sprintf("c-%d", w.End.UnixMilli()), WaitBegin: at.Add(-2 * time.Minute),
 		CallBegin: at.Add(-time.Minute), CallEnd: at, LogDate: at}}, ccms.ReadStats{Requests: 1, Pages: 1}, nil
@@ -327,12 +327,12 @@ func TestRowsFromTheFutureAreCountedAndExplained(t *testing.T) {
 				store := openStore(t)
 				enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
 				cfg := baseConfig()
-				cfg.VDNs, cfg.Directions, cfg.MaxInFlight, cfg.StartAt = poller.VDNSet{1}, poller.Directions{poller.In}, 1, "now"
+				cfg.VDNs, cfg.Directions, cfg.StartAt = poller.VDNSet{1}, poller.Directions{poller.In}, "now"
 				var logs bytes.Buffer
 				reg := prometheus.NewRegistry()
 				pub := &fakePublisher{}
 				p, err := poller.New(cfg, poller.Deps{Source: aheadSource{tc.ahead}, Store: store, Publisher: pub,
-					Encoder: enc, Budget: poller.NewBudget(100, 1), Metrics: reg,
+					Encoder: enc, Budget: ccms.NewBudget(100, 1), Metrics: reg,
 					Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 				if err != nil {
 					t.Fatal(err)

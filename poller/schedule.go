@@ -181,18 +181,6 @@ func jitter(d time.Duration) time.Duration {
 	return rand.N(d)
 }
 
-// backoff is the wait after the n-th consecutive failure (n >= 1): full
-// jitter over an exponential ceiling, at least retryAfter.
-func backoff(n int, base, ceiling, retryAfter time.Duration) time.Duration {
-	c := base
-	for i := 1; i < n && c < ceiling; i++ {
-		c *= 2
-	}
-	c = min(c, ceiling)
-	d := c/2 + jitter(c/2+1)
-	return max(d, retryAfter)
-}
-
 type turnHeap []*turn
 
 func (h turnHeap) Len() int           { return len(h) }

@@ -2,10 +2,8 @@ package poller
 
 import (
 	"cmp"
-	"fmt"
 	"time"
 
-	"github.com/callpub/callpub/dedupe"
 	"github.com/callpub/callpub/poller/ccms"
 )
 
@@ -72,8 +70,8 @@ func (p *Poller) Status(now time.Time) Status {
 
 // row renders one stream; callers hold p.mu.
 func (p *Poller) row(ls *live, now time.Time) StreamStatus {
-	r := StreamStatus{Stream: ls.key, VDN: ls.VDN, Direction: string(ls.Dir), Cursor: ls.cursor,
-		Pending: ls.pending, OldestPending: ls.oldestPending, Gaps: ls.gaps,
+	r := StreamStatus{Stream: ls.key, VDN: ls.VDN, Direction: string(ls.Dir), Cursor: ls.state.Cursor,
+		Pending: len(ls.state.Pending), OldestPending: oldestPending(ls.state.Pending), Gaps: ls.gaps,
 		LastOK: ls.lastOK, LastError: ls.lastErr, LastErrorAt: ls.lastErrAt}
 	w := p.watermark(ls, now)
 	r.LagSeconds = now.Sub(w).Seconds()
@@ -85,33 +83,12 @@ func (p *Poller) row(ls *live, now time.Time) StreamStatus {
 // the cursor, or the oldest pending call if older. A stream with no cursor yet
 // counts from the API's horizon.
 func (p *Poller) watermark(ls *live, now time.Time) time.Time {
-	w := ls.cursor
+	w := ls.state.Cursor
 	if w.IsZero() {
 		w = Horizon(now, p.reach)
 	}
-	if !ls.oldestPending.IsZero() && ls.oldestPending.Before(w) {
-		w = ls.oldestPending
+	if op := oldestPending(ls.state.Pending); !op.IsZero() && op.Before(w) {
+		w = op
 	}
 	return w
-}
-
-func (p *Poller) noteState(ls *live, st dedupe.StreamState) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ls.cursor = st.Cursor
-	ls.pending = len(st.Pending)
-	ls.oldestPending = oldestPending(st.Pending)
-}
-
-func (p *Poller) noteOK(ls *live, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ls.lastOK = now
-}
-
-func (p *Poller) noteError(ls *live, err error, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ls.lastErr = fmt.Sprint(err)
-	ls.lastErrAt = now
 }

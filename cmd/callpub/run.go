@@ -60,33 +60,24 @@ func fingerprint(cfg config) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// serve is the service: it opens the store, the publisher and the CC-CMS
-// client, checks the topic, and runs the poller's workers and the ops server
-// under one errgroup until ctx ends (a normal stop, nil) or something fails.
-// Close order (defers): workers stop, the publisher flushes, the store closes.
+// serve is the service: it builds the CC-CMS client (which sends nothing),
+// opens the store in the client's day zone, the publisher, and checks the
+// topic, then runs the poller's workers and the ops server under one
+// errgroup until ctx ends (a normal stop, nil) or something fails. Close
+// order (defers): workers stop, the publisher flushes, the store closes.
 func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err error) {
-	loc, err := time.LoadLocation(cfg.CCMS.Timezone)
-	if err != nil {
-		return configError(fmt.Errorf("CALLPUB_CCMS_TIMEZONE: %w", err))
-	}
 	sh, err := cfg.shard()
 	if err != nil {
 		return configError(err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+	budget := ccms.NewBudget(cfg.CCMS.Rate, cfg.CCMS.MaxInFlight)
+	client, err := newClient(cfg.CCMS, logger, reg, budget, h.transport)
+	if err != nil {
+		return err
 	}
-	store, err := dedupe.Open(dedupe.Options{
-		Path:        filepath.Join(cfg.StateDir, storeFile),
-		LockTimeout: cfg.LockTimeout,
-		CCID:        cfg.Poll.CCID,
-		Fingerprint: fingerprint(cfg),
-		Location:    loc,
-		Shard:       sh.String(),
-	})
+	store, err := openStore(cfg, client.Reach().Loc, sh)
 	if err != nil {
 		return err
 	}
@@ -97,27 +88,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 		return configError(err)
 	}
 	defer func() { err = errors.Join(err, pub.Close()) }() // runs first: flush, then close the store
-
-	checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	info, err := pub.CheckTopic(checkCtx)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped during start-up
-		}
-		return fmt.Errorf("kafka: %w", err)
-	}
-
-	budget := poller.NewBudget(cfg.Poll.Rate, cfg.Poll.MaxInFlight)
-	observe, err := budget.Instrument(reg)
-	if err != nil {
-		return err
-	}
-	client, err := ccms.NewClient(cfg.CCMS, ccms.Deps{
-		Logger: logger, Limiter: budget, Observe: observe, Transport: h.transport,
-	})
-	if err != nil {
-		return configError(err)
+	info, err := checkEventTopic(ctx, pub)
+	if err != nil || ctx.Err() != nil {
+		return err // nil: stopped during start-up
 	}
 	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIMode(cfg.PII), PIIKey: []byte(cfg.PIIKey.Reveal())})
 	if err != nil {
@@ -125,21 +98,79 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	}
 	p, err := poller.New(cfg.Poll, poller.Deps{
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
-		Location: loc, DayBoundary: client.Reach().Boundary, Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
+		Reach: client.Reach(), Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
 	})
 	if err != nil {
 		return err
 	}
+	started := func(addr string) {
+		logger.Info("callpub running", "streams", p.Streams(), "cc_id", cfg.Poll.CCID, "vdns", cfg.Poll.VDNs.String(),
+			"directions", fmt.Sprint(cfg.Poll.Directions), "shard", sh.String(), "topic", info.Topic, "partitions", info.Partitions,
+			"ccms_host", client.Host(), "timezone", client.Reach().Loc.String(), "ops_addr", addr)
+		if h.onReady != nil {
+			h.onReady(addr)
+		}
+	}
+	err = runWorkers(ctx, cfg.HTTPAddr, client.MaxInFlight(), p, reg, started)
+	logger.Info("callpub stopping", "err", err)
+	return err
+}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+// newClient builds the CC-CMS client on the shared request budget, with its
+// request metrics registered on reg.
+func newClient(cfg ccms.Config, logger *slog.Logger, reg prometheus.Registerer, budget *ccms.Budget, rt http.RoundTripper) (*ccms.Client, error) {
+	observe, err := budget.Instrument(reg)
 	if err != nil {
-		return fmt.Errorf("ops listener CALLPUB_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+		return nil, err
+	}
+	client, err := ccms.NewClient(cfg, ccms.Deps{Logger: logger, Limiter: budget, Observe: observe, Transport: rt})
+	if err != nil {
+		return nil, configError(err)
+	}
+	return client, nil
+}
+
+// openStore opens (or creates) the store in CALLPUB_STATE_DIR, its day
+// buckets in the API's day zone.
+func openStore(cfg config, loc *time.Location, sh shard) (*dedupe.Store, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	return dedupe.Open(dedupe.Options{
+		Path:        filepath.Join(cfg.StateDir, storeFile),
+		LockTimeout: cfg.LockTimeout,
+		CCID:        cfg.Poll.CCID,
+		Fingerprint: fingerprint(cfg),
+		Location:    loc,
+		Shard:       sh.String(),
+	})
+}
+
+// checkEventTopic checks that the event topic exists, within 30 seconds. A stop
+// during the check is not an error: the caller sees ctx.Err().
+func checkEventTopic(ctx context.Context, pub *publisher.Publisher) (publisher.TopicInfo, error) {
+	checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	info, err := pub.CheckTopic(checkCtx)
+	if err != nil && ctx.Err() == nil {
+		return info, fmt.Errorf("kafka: %w", err)
+	}
+	return info, nil
+}
+
+// runWorkers listens on the ops address and runs, under one errgroup, the
+// poller's workers (their number caps the requests in flight) and the ops
+// server, until ctx ends or one of them fails. started is told the ops
+// address once everything runs.
+func runWorkers(ctx context.Context, addr string, workers int, p *poller.Poller, reg *prometheus.Registry, started func(addr string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("ops listener CALLPUB_HTTP_ADDR=%s: %w", addr, err)
 	}
 	var ready atomic.Bool
 	srv := &http.Server{Handler: opsHandler(reg, &ready, p), ReadHeaderTimeout: 5 * time.Second}
-
 	g, gctx := errgroup.WithContext(ctx)
-	for range cfg.Poll.MaxInFlight { // the number of workers caps requests in flight
+	for range workers {
 		g.Go(func() error { return p.Work(gctx) })
 	}
 	g.Go(func() error {
@@ -155,13 +186,6 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 		return srv.Shutdown(shutdownCtx)
 	})
 	ready.Store(true)
-	logger.Info("callpub running", "streams", p.Streams(), "cc_id", cfg.Poll.CCID, "vdns", cfg.Poll.VDNs.String(),
-		"directions", fmt.Sprint(cfg.Poll.Directions), "shard", sh.String(), "topic", info.Topic, "partitions", info.Partitions,
-		"ccms_host", client.Host(), "timezone", loc.String(), "ops_addr", ln.Addr().String())
-	if h.onReady != nil {
-		h.onReady(ln.Addr().String())
-	}
-	err = g.Wait()
-	logger.Info("callpub stopping", "err", err)
-	return err
+	started(ln.Addr().String())
+	return g.Wait()
 }
