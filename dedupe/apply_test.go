@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller/pollertest"
 )
 
 // TestStateAfterCommitIsApply holds the in-memory rule (StreamState.Apply)
@@ -112,4 +113,9 @@ func stateDiff(a, b dedupe.StreamState) string {
 		}
 	}
 	return ""
+}
+
+// The store keeps the poller's Store contract (poller/pollertest).
+func TestStoreKeepsThePollerContract(t *testing.T) {
+	pollertest.Store(t, open(t, options(t)))
 }

@@ -239,7 +239,10 @@ type clockPublisher struct {
 	at map[string]time.Time
 }
 
-func (c *clockPublisher) Publish(_ context.Context, events ...schemas.Event) error {
+func (c *clockPublisher) Publish(ctx context.Context, events ...schemas.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -251,7 +254,9 @@ func (c *clockPublisher) Publish(_ context.Context, events ...schemas.Event) err
 	return nil
 }
 
-func (c *clockPublisher) PublishControl(context.Context, ...schemas.Event) error { return nil }
+func (c *clockPublisher) PublishControl(ctx context.Context, _ ...schemas.Event) error {
+	return ctx.Err()
+}
 
 // countingSource counts reads and pages once begin was called, telling
 // sweeps (windows of hours) from fresh reads (minutes), and tracks each

@@ -50,9 +50,12 @@ type fakePublisher struct {
 	sealFail int // the next n control publishes holding a day-sealed record fail
 }
 
-func (f *fakePublisher) Publish(_ context.Context, events ...schemas.Event) error {
+func (f *fakePublisher) Publish(ctx context.Context, events ...schemas.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if f.fail > 0 {
 		f.fail--
 		return errors.New("broker unavailable")
@@ -61,9 +64,12 @@ func (f *fakePublisher) Publish(_ context.Context, events ...schemas.Event) erro
 	return nil
 }
 
-func (f *fakePublisher) PublishControl(_ context.Context, events ...schemas.Event) error {
+func (f *fakePublisher) PublishControl(ctx context.Context, events ...schemas.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if f.ctlFail > 0 {
 		f.ctlFail--
 		return errors.New("control topic unavailable")

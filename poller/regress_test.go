@@ -24,7 +24,10 @@ import (
 // fixedSource answers every window with the same calls.
 type fixedSource struct{ calls []ccms.Call }
 
-func (f fixedSource) ReadWindow(context.Context, ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+func (f fixedSource) ReadWindow(ctx context.Context, _ ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ccms.ReadStats{}, err
+	}
 	return f.calls, ccms.ReadStats{Requests: 1, Pages: 1}, nil
 }
 
@@ -301,7 +304,10 @@ func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
 // window's end, as a server whose zone is off from ours would.
 type aheadSource struct{ ahead time.Duration }
 
-func (s aheadSource) ReadWindow(_ context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+func (s aheadSource) ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ccms.ReadStats{}, err
+	}
 	at := w.End.Add(s.ahead)
 	return []ccms.Call{{CallID: fmt.Sprintf("c-%d", w.End.UnixMilli()), WaitBegin: at.Add(-2 * time.Minute),
 		CallBegin: at.Add(-time.Minute), CallEnd: at, LogDate: at}}, ccms.ReadStats{Requests: 1, Pages: 1}, nil

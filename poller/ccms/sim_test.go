@@ -11,6 +11,7 @@ import (
 
 	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/poller/pollertest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -236,4 +237,11 @@ func TestSimVariantServersAcceptOnlyTheMatchingSignSwitch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The client keeps the poller's Source contract: every completed call of the
+// window the simulator holds, each once; an ended context fails.
+func TestClientKeepsTheSourceContract(t *testing.T) {
+	f := startSim(t, nil)
+	pollertest.Source(t, f.client, simWindow, oracleIDs(f, simWindow))
 }
