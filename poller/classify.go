@@ -84,16 +84,6 @@ func filterTime(c ccms.Call, now time.Time) time.Time {
 	return t
 }
 
-func oldestPending(ps []dedupe.Pending) time.Time {
-	var t time.Time
-	for _, p := range ps {
-		if t.IsZero() || p.FilterTime.Before(t) {
-			t = p.FilterTime
-		}
-	}
-	return t
-}
-
 func toSchema(s Stream, c ccms.Call) schemas.Call {
 	return schemas.Call{
 		CCID: s.CCID, VDN: s.VDN, Inbound: s.Inbound(),

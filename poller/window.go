@@ -3,6 +3,7 @@ package poller
 import (
 	"time"
 
+	"github.com/callpub/callpub/dedupe"
 	"github.com/callpub/callpub/poller/ccms"
 )
 
@@ -116,6 +117,18 @@ func Horizon(now time.Time, reach ccms.Reach) time.Time {
 // or negative means data is already being lost.
 func Headroom(w, now time.Time, reach ccms.Reach) time.Duration {
 	return reach.LostAt(w).Sub(now)
+}
+
+// oldestPending is the earliest filter time of ps (zero when empty): with the
+// cursor, it makes a stream's watermark and the start of its sweeps.
+func oldestPending(ps []dedupe.Pending) time.Time {
+	var t time.Time
+	for _, p := range ps {
+		if t.IsZero() || p.FilterTime.Before(t) {
+			t = p.FilterTime
+		}
+	}
+	return t
 }
 
 func maxTime(a, b time.Time) time.Time {

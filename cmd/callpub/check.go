@@ -35,13 +35,29 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 		cfg.Poll.CCID, cfg.Poll.VDNs, cfg.Poll.Directions, owned)
 
 	quiet := slog.New(slog.DiscardHandler)
-	var failed []error
 	client, err := ccms.NewClient(cfg.CCMS, ccms.Deps{Logger: quiet})
 	if err != nil {
 		return configError(err)
 	}
-	vdn := cfg.Poll.VDNs[0]
 	now := time.Now()
+	failed := checkQueries(ctx, cfg, client, now, out)
+	probeDayBoundary(ctx, cfg, client, now, out)
+	pub, err := publisher.New(cfg.Kafka, quiet, prometheus.NewRegistry())
+	if err != nil {
+		return configError(err)
+	}
+	failed = append(failed, checkKafka(ctx, pub, out)...)
+	if len(failed) > 0 {
+		return fmt.Errorf("check: %d of %d checks failed", len(failed), len(cfg.Poll.Directions)+1)
+	}
+	return nil
+}
+
+// checkQueries sends one signed query per direction for the first VDN, over
+// the last hour, and prints a line for each. It returns the failures.
+func checkQueries(ctx context.Context, cfg config, client *ccms.Client, now time.Time, out io.Writer) []error {
+	var failed []error
+	vdn := cfg.Poll.VDNs[0]
 	for _, d := range cfg.Poll.Directions {
 		q := ccms.Query{Stream: poller.Stream{CCID: cfg.Poll.CCID, VDN: vdn, Dir: d},
 			Begin: now.Add(-time.Hour).Truncate(time.Millisecond), End: now.Truncate(time.Millisecond), Limit: 1}
@@ -56,13 +72,13 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 		fmt.Fprintf(out, "ccms     ok: VDN %d %s at %s: signed query answered, %d calls in the last hour\n",
 			vdn, d, client.Host(), page.Count)
 	}
+	return failed
+}
 
-	probeDayBoundary(ctx, cfg, client, now, out)
-
-	pub, err := publisher.New(cfg.Kafka, quiet, prometheus.NewRegistry())
-	if err != nil {
-		return configError(err)
-	}
+// checkKafka checks the event topic, prints its line and closes pub. It
+// returns the failures.
+func checkKafka(ctx context.Context, pub *publisher.Publisher, out io.Writer) []error {
+	var failed []error
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	info, err := pub.CheckTopic(kctx)
 	cancel()
@@ -75,10 +91,7 @@ func check(ctx context.Context, env envconfig.Lookuper, out io.Writer) error {
 	if err := pub.Close(); err != nil {
 		failed = append(failed, err)
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("check: %d of %d checks failed", len(failed), len(cfg.Poll.Directions)+1)
-	}
-	return errors.Join(failed...)
+	return failed
 }
 
 // probeDayBoundary answers ccms-api.md A10 for this tenant when
