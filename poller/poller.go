@@ -84,56 +84,68 @@ type Config struct {
 	StepTimeout    time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
 }
 
-// Validate checks the configuration; each error names its variable.
+// ConfigError is one invalid Config field; Validate returns every one it
+// finds, joined. Field is the Go field name (PollInterval), which callers map
+// to their own variable names.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Validate checks the configuration; each problem is a *ConfigError, all of
+// them joined.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(name, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("CALLPUB_%s: %s", name, fmt.Sprintf(format, a...)))
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, &ConfigError{Field: field, Err: fmt.Errorf(format, a...)})
 	}
 	if c.CCID < 1 || c.CCID > 65535 {
-		bad("CC_ID", "%d is outside 1..65535", c.CCID)
+		bad("CCID", "%d is outside 1..65535", c.CCID)
 	}
 	if len(c.VDNs) == 0 {
-		bad("VDNS", "no VDN configured")
+		bad("VDNs", "no VDN configured")
 	}
 	if len(c.Directions) == 0 {
-		bad("DIRECTIONS", "no direction configured")
+		bad("Directions", "no direction configured")
 	}
 	if c.PollInterval <= 0 {
-		bad("POLL_INTERVAL", "must be positive, got %v", c.PollInterval)
+		bad("PollInterval", "must be positive, got %v", c.PollInterval)
 	}
 	if c.MaxInterval < c.PollInterval {
-		bad("POLL_MAX_INTERVAL", "%v is below CALLPUB_POLL_INTERVAL %v", c.MaxInterval, c.PollInterval)
+		bad("MaxInterval", "%v is below CALLPUB_POLL_INTERVAL %v", c.MaxInterval, c.PollInterval)
 	}
 	if c.Lookback < 0 || c.Lookback > 24*time.Hour {
-		bad("LOOKBACK", "%v is outside 0..24h", c.Lookback)
+		bad("Lookback", "%v is outside 0..24h", c.Lookback)
 	}
 	if c.Lag < 0 || c.Lag > time.Hour {
-		bad("POLL_LAG", "%v is outside 0..1h", c.Lag)
+		bad("Lag", "%v is outside 0..1h", c.Lag)
 	}
 	if c.MaxSpan < time.Second {
-		bad("POLL_MAX_SPAN", "%v is below 1s", c.MaxSpan)
+		bad("MaxSpan", "%v is below 1s", c.MaxSpan)
 	}
 	if c.SweepInterval <= 0 {
-		bad("SWEEP_INTERVAL", "must be positive, got %v", c.SweepInterval)
+		bad("SweepInterval", "must be positive, got %v", c.SweepInterval)
 	}
 	if c.SweepLookback < c.Lookback || c.SweepLookback > 48*time.Hour {
-		bad("SWEEP_LOOKBACK", "%v must be between CALLPUB_LOOKBACK (%v) and 48h", c.SweepLookback, c.Lookback)
+		bad("SweepLookback", "%v must be between CALLPUB_LOOKBACK (%v) and 48h", c.SweepLookback, c.Lookback)
 	}
 	if c.ReconcileDelay < 0 || c.ReconcileDelay >= 24*time.Hour {
-		bad("RECONCILE_DELAY", "%v is outside 0..24h", c.ReconcileDelay)
+		bad("ReconcileDelay", "%v is outside 0..24h", c.ReconcileDelay)
 	}
 	if c.Heartbeat <= 0 {
-		bad("HEARTBEAT_INTERVAL", "must be positive, got %v", c.Heartbeat)
+		bad("Heartbeat", "must be positive, got %v", c.Heartbeat)
 	}
 	if c.StartAt != "horizon" && c.StartAt != "now" {
-		bad("START_AT", "%q is not horizon or now", c.StartAt)
+		bad("StartAt", "%q is not horizon or now", c.StartAt)
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
-		bad("POLL_RETRY_BASE", "%v must be positive and at most CALLPUB_POLL_RETRY_MAX (%v)", c.RetryBase, c.RetryMax)
+		bad("RetryBase", "%v must be positive and at most CALLPUB_POLL_RETRY_MAX (%v)", c.RetryBase, c.RetryMax)
 	}
 	if c.StepTimeout < time.Second {
-		bad("POLL_STEP_TIMEOUT", "%v is below 1s", c.StepTimeout)
+		bad("StepTimeout", "%v is below 1s", c.StepTimeout)
 	}
 	return errors.Join(errs...)
 }

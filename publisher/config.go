@@ -12,10 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// envPrefix is where cmd/callpub nests Config; error messages name the
-// variable a user has to fix.
-const envPrefix = "CALLPUB_KAFKA_"
-
 // Config is the Kafka side. Env names are relative to CALLPUB_KAFKA_.
 // Defaults live in the tags only: New validates and never substitutes.
 type Config struct {
@@ -53,13 +49,16 @@ type Config struct {
 	WriteTimeout time.Duration `env:"WRITE_TIMEOUT, default=10s"`
 }
 
-// ConfigError names the environment variable that holds a bad value.
+// ConfigError is one invalid Config field; New returns every one it finds,
+// joined. Field is the Go field name (Compression), which callers map to
+// their own variable names. The password never appears in Err.
 type ConfigError struct {
-	Var    string // e.g. CALLPUB_KAFKA_COMPRESSION
-	Reason string
+	Field string
+	Err   error
 }
 
-func (e *ConfigError) Error() string { return e.Var + ": " + e.Reason }
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 var compressions = map[string]kafka.Compression{
 	"none":   0, // kafka-go's zero value: uncompressed
@@ -71,67 +70,67 @@ var compressions = map[string]kafka.Compression{
 // Kafka's legal topic names.
 var topicName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 
-// validate returns every problem at once, joined, each naming its variable.
-// It never includes the password.
+// validate returns every problem at once, joined, each a *ConfigError
+// naming its field. It never includes the password.
 func (c Config) validate() error {
 	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, &ConfigError{Var: envPrefix + name, Reason: fmt.Sprintf(format, args...)})
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Err: fmt.Errorf(format, args...)})
 	}
 	if len(c.Brokers) == 0 {
-		bad("BROKERS", "empty: give at least one host:port")
+		bad("Brokers", "empty: give at least one host:port")
 	}
 	for _, b := range c.Brokers {
 		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
-			bad("BROKERS", "%q is not host:port", b)
+			bad("Brokers", "%q is not host:port", b)
 		}
 	}
 	switch {
 	case c.Topic == "":
-		bad("TOPIC", "empty")
+		bad("Topic", "empty")
 	case !topicName.MatchString(c.Topic):
-		bad("TOPIC", "%q is not a legal Kafka topic name", c.Topic)
+		bad("Topic", "%q is not a legal Kafka topic name", c.Topic)
 	}
 	if c.ControlTopic != "" && !topicName.MatchString(c.ControlTopic) {
-		bad("CONTROL_TOPIC", "%q is not a legal Kafka topic name", c.ControlTopic)
+		bad("ControlTopic", "%q is not a legal Kafka topic name", c.ControlTopic)
 	}
 	if c.ControlTopic != "" && c.ControlTopic == c.Topic {
-		bad("CONTROL_TOPIC", "%q is also CALLPUB_KAFKA_TOPIC: use a separate topic", c.ControlTopic)
+		bad("ControlTopic", "%q is also CALLPUB_KAFKA_TOPIC: use a separate topic", c.ControlTopic)
 	}
 	if _, ok := compressions[c.Compression]; !ok {
-		bad("COMPRESSION", "%q is not one of none, snappy, lz4, zstd", c.Compression)
+		bad("Compression", "%q is not one of none, snappy, lz4, zstd", c.Compression)
 	}
 	switch c.SASLMechanism {
 	case "":
 		if c.Username != "" || c.Password != "" {
-			bad("SASL_MECHANISM", "empty, but a username or password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+			bad("SASLMechanism", "empty, but a username or password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 		}
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		if c.Username == "" {
-			bad("USERNAME", "empty, but SASL %s needs it", c.SASLMechanism)
+			bad("Username", "empty, but SASL %s needs it", c.SASLMechanism)
 		}
 		if c.Password == "" {
-			bad("PASSWORD", "empty, but SASL %s needs it", c.SASLMechanism)
+			bad("Password", "empty, but SASL %s needs it", c.SASLMechanism)
 		}
 	default:
-		bad("SASL_MECHANISM", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
+		bad("SASLMechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
 	}
 	if c.CAFile != "" {
 		if !c.TLS {
-			bad("CA_FILE", "set, but CALLPUB_KAFKA_TLS is false")
+			bad("CAFile", "set, but CALLPUB_KAFKA_TLS is false")
 		}
 		if _, err := os.ReadFile(c.CAFile); err != nil {
-			bad("CA_FILE", "%v", unwrapPathError(err))
+			bad("CAFile", "%v", unwrapPathError(err))
 		}
 	}
 	if c.TLSServerName != "" && !c.TLS {
-		bad("TLS_SERVER_NAME", "set, but CALLPUB_KAFKA_TLS is false")
+		bad("TLSServerName", "set, but CALLPUB_KAFKA_TLS is false")
 	}
 	if c.BatchTimeout <= 0 {
-		bad("BATCH_TIMEOUT", "%v: must be above 0 (a few ms; kafka-go's zero means 1s)", c.BatchTimeout)
+		bad("BatchTimeout", "%v: must be above 0 (a few ms; kafka-go's zero means 1s)", c.BatchTimeout)
 	}
 	if c.WriteTimeout <= 0 {
-		bad("WRITE_TIMEOUT", "%v: must be above 0", c.WriteTimeout)
+		bad("WriteTimeout", "%v: must be above 0", c.WriteTimeout)
 	}
 	return errors.Join(errs...)
 }

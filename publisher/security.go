@@ -3,6 +3,7 @@ package publisher
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 
@@ -26,10 +27,10 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, &ConfigError{Var: envPrefix + "CA_FILE", Reason: unwrapPathError(err)}
+			return nil, &ConfigError{Field: "CAFile", Err: errors.New(unwrapPathError(err))}
 		}
 		if !roots.AppendCertsFromPEM(pem) {
-			return nil, &ConfigError{Var: envPrefix + "CA_FILE", Reason: fmt.Sprintf("%s holds no PEM certificate", c.CAFile)}
+			return nil, &ConfigError{Field: "CAFile", Err: fmt.Errorf("%s holds no PEM certificate", c.CAFile)}
 		}
 	}
 	return &tls.Config{
@@ -54,11 +55,11 @@ func (c Config) saslMechanism() (sasl.Mechanism, error) {
 		}
 		m, err := scram.Mechanism(algo, c.Username, c.Password.Reveal())
 		if err != nil { // stringprep rejected the username or password; never echo them
-			return nil, &ConfigError{Var: envPrefix + "USERNAME", Reason: "username or password is not valid for SCRAM (SASLprep)"}
+			return nil, &ConfigError{Field: "Username", Err: errors.New("username or password is not valid for SCRAM (SASLprep)")}
 		}
 		return m, nil
 	}
-	return nil, &ConfigError{Var: envPrefix + "SASL_MECHANISM", Reason: fmt.Sprintf("%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)}
+	return nil, &ConfigError{Field: "SASLMechanism", Err: fmt.Errorf("%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)}
 }
 
 // Dialer returns a kafka-go Dialer with the same TLS and SASL settings as the

@@ -92,10 +92,11 @@ func loadConfig(ctx context.Context, env envconfig.Lookuper) (config, error) {
 }
 
 // configError flattens err to one line prefixed with "config: ", naming
-// the variable instead of go-envconfig's struct field path.
+// the variable instead of go-envconfig's struct field path or a package's
+// Config field (withVarNames).
 func configError(err error) error {
 	var parts []string
-	for line := range strings.SplitSeq(err.Error(), "\n") {
+	for line := range strings.SplitSeq(withVarNames(err).Error(), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			parts = append(parts, varName(line))
 		}
@@ -116,6 +117,87 @@ func varName(msg string) string {
 	}
 	return msg
 }
+
+// configField is where a field error's field sits in config (Poll,
+// PollInterval) and its reason, or ok false when err is not one.
+//
+// Config errors have one convention: poller, poller/ccms and publisher each
+// return a *ConfigError{Field, Err} per bad value, naming a field of their
+// own Config. Only cmd/callpub knows where config nests those Configs, so
+// which variable each field is read from; withVarNames names them.
+func configField(err error) (path []string, reason error, ok bool) {
+	switch e := err.(type) {
+	case *poller.ConfigError:
+		return []string{"Poll", e.Field}, e.Err, true
+	case *ccms.ConfigError:
+		return []string{"CCMS", e.Field}, e.Err, true
+	case *publisher.ConfigError:
+		return []string{"Kafka", e.Field}, e.Err, true
+	}
+	return nil, nil, false
+}
+
+// withVarNames is err with every field error in it, however joined or
+// wrapped, named by its variable: publisher.New's "kafka config: CAFile: x"
+// becomes "kafka config: CALLPUB_KAFKA_CA_FILE: x". All other text stays as
+// it is, and errors.Is and errors.As still see err's chain.
+func withVarNames(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := renameFields(err)
+	if msg == err.Error() {
+		return err
+	}
+	return &renamedError{msg: msg, err: err}
+}
+
+// renameFields is err's message with each field error's "Field: reason"
+// replaced by "CALLPUB_NAME: reason". A wrapping error keeps its own text
+// around the text of what it wraps; a field without a variable keeps its
+// Go name.
+func renameFields(err error) string {
+	if path, reason, ok := configField(err); ok {
+		for _, v := range envVars() {
+			if slices.Equal(v.Field, path) {
+				return "CALLPUB_" + v.Name + ": " + reason.Error()
+			}
+		}
+		return err.Error()
+	}
+	var inner []error
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }: // errors.Join, fmt.Errorf with several %w
+		inner = u.Unwrap()
+	case interface{ Unwrap() error }:
+		inner = []error{u.Unwrap()}
+	}
+	rest := err.Error()
+	var b strings.Builder
+	for _, e := range inner {
+		if e == nil {
+			continue
+		}
+		i := strings.Index(rest, e.Error())
+		if i < 0 {
+			continue // the wrapper does not show this one's text
+		}
+		b.WriteString(rest[:i])
+		b.WriteString(renameFields(e))
+		rest = rest[i+len(e.Error()):]
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// renamedError is an error with its field errors named by their variables.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
 
 func (c config) validate() error {
 	var errs []error
@@ -145,43 +227,22 @@ func (c config) validate() error {
 	} else if _, err := ccms.NewClient(c.CCMS, ccms.Deps{}); err != nil {
 		// NewClient sends nothing; it is the one place the CC-CMS settings
 		// are checked, so `run` fails on them before it dials Kafka.
-		errs = append(errs, ccmsConfigErrors(err)...)
+		// Its problems go in without its "ccms config: " prefix, which would
+		// repeat the "config: " of configError.
+		errs = append(errs, unwrapJoin(err))
 	}
 	errs = append(errs, c.Poll.Validate())
 	return errors.Join(errs...)
 }
 
-// ccmsConfigErrors renames each *ccms.ConfigError in err (a join) from its
-// Go field to its variable: "SignTimestamp: ..." becomes
-// "CALLPUB_CCMS_SIGN_TIMESTAMP: ...".
-func ccmsConfigErrors(err error) []error {
-	var out []error
-	var walk func(error)
-	walk = func(err error) {
-		if ce, ok := err.(*ccms.ConfigError); ok {
-			name := "CALLPUB_CCMS_" + strings.ToUpper(ce.Field)
-			for _, v := range envVars() {
-				if slices.Equal(v.Field, []string{"CCMS", ce.Field}) {
-					name = "CALLPUB_" + v.Name
-				}
-			}
-			out = append(out, fmt.Errorf("%s: %w", name, ce.Err))
-			return
+// unwrapJoin is the errors.Join that err directly wraps, or err itself.
+func unwrapJoin(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		if _, ok := inner.(interface{ Unwrap() []error }); ok {
+			return inner
 		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		if inner := errors.Unwrap(err); inner != nil {
-			walk(inner)
-			return
-		}
-		out = append(out, err)
 	}
-	walk(err)
-	return out
+	return err
 }
 
 // fileLookuper lets any variable NAME be given as NAME_FILE instead: the path

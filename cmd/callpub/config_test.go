@@ -8,13 +8,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccms"
+	"github.com/callpub/callpub/publisher"
 )
 
 func validVars() map[string]string {
@@ -188,4 +193,177 @@ func openTestStore(t *testing.T, dir string) interface{ Close() error } {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// validKafka is what the env tags' defaults give, plus brokers.
+func validKafka() publisher.Config {
+	return publisher.Config{
+		Brokers:      []string{"127.0.0.1:9092", "kafka-1.example:9093"},
+		Topic:        "cc.calls.completed",
+		Compression:  "lz4",
+		BatchTimeout: 5 * time.Millisecond,
+		WriteTimeout: 10 * time.Second,
+	}
+}
+
+// publisher.New names a bad value's Config field (its TestNewRejectsBadConfig
+// has the same cases); here the field becomes the variable, in exactly the
+// message run and check show.
+func TestKafkaConfigErrorsNameTheVariable(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(*publisher.Config)
+		want string
+	}{
+		{"no brokers", func(c *publisher.Config) { c.Brokers = nil }, "CALLPUB_KAFKA_BROKERS: empty: give at least one host:port"},
+		{"a broker without a port", func(c *publisher.Config) { c.Brokers = []string{"kafka"} }, `CALLPUB_KAFKA_BROKERS: "kafka" is not host:port`},
+		{"no topic", func(c *publisher.Config) { c.Topic = "" }, "CALLPUB_KAFKA_TOPIC: empty"},
+		{"a topic with a space", func(c *publisher.Config) { c.Topic = "cc calls" }, `CALLPUB_KAFKA_TOPIC: "cc calls" is not a legal Kafka topic name`},
+		{"the control topic is the call topic", func(c *publisher.Config) { c.ControlTopic = c.Topic },
+			`CALLPUB_KAFKA_CONTROL_TOPIC: "cc.calls.completed" is also CALLPUB_KAFKA_TOPIC: use a separate topic`},
+		{"an unknown compression", func(c *publisher.Config) { c.Compression = "gzipx" },
+			`CALLPUB_KAFKA_COMPRESSION: "gzipx" is not one of none, snappy, lz4, zstd`},
+		{"gzip is not offered", func(c *publisher.Config) { c.Compression = "gzip" },
+			`CALLPUB_KAFKA_COMPRESSION: "gzip" is not one of none, snappy, lz4, zstd`},
+		{"no compression chosen at all", func(c *publisher.Config) { c.Compression = "" },
+			`CALLPUB_KAFKA_COMPRESSION: "" is not one of none, snappy, lz4, zstd`},
+		{"an unknown SASL mechanism", func(c *publisher.Config) { c.SASLMechanism = "GSSAPI" },
+			`CALLPUB_KAFKA_SASL_MECHANISM: "GSSAPI" is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`},
+		{"SASL without a username", func(c *publisher.Config) { c.SASLMechanism, c.Password = "PLAIN", "x" },
+			"CALLPUB_KAFKA_USERNAME: empty, but SASL PLAIN needs it"},
+		{"SASL without a password", func(c *publisher.Config) { c.SASLMechanism, c.Username = "SCRAM-SHA-256", "u" },
+			"CALLPUB_KAFKA_PASSWORD: empty, but SASL SCRAM-SHA-256 needs it"},
+		{"a password without SASL", func(c *publisher.Config) { c.Password = "x" },
+			"CALLPUB_KAFKA_SASL_MECHANISM: empty, but a username or password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
+		{"a CA file without TLS", func(c *publisher.Config) { c.CAFile = notPEM }, "CALLPUB_KAFKA_CA_FILE: set, but CALLPUB_KAFKA_TLS is false"},
+		{"a CA file that does not exist", func(c *publisher.Config) { c.TLS, c.CAFile = true, filepath.Join(dir, "missing.pem") },
+			"CALLPUB_KAFKA_CA_FILE: open " + filepath.Join(dir, "missing.pem") + ": no such file or directory"},
+		{"a CA file without a certificate", func(c *publisher.Config) { c.TLS, c.CAFile = true, notPEM },
+			"CALLPUB_KAFKA_CA_FILE: " + notPEM + " holds no PEM certificate"},
+		{"a zero batch timeout", func(c *publisher.Config) { c.BatchTimeout = 0 },
+			"CALLPUB_KAFKA_BATCH_TIMEOUT: 0s: must be above 0 (a few ms; kafka-go's zero means 1s)"},
+		{"a zero write timeout", func(c *publisher.Config) { c.WriteTimeout = 0 }, "CALLPUB_KAFKA_WRITE_TIMEOUT: 0s: must be above 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validKafka()
+			tt.edit(&cfg)
+			_, err := publisher.New(cfg, nil, prometheus.NewRegistry())
+			if err == nil {
+				t.Fatal("New accepted it")
+			}
+			named := withVarNames(err)
+			if want := "kafka config: " + tt.want; named.Error() != want {
+				t.Errorf("err = %q\nwant  %q", named, want)
+			}
+			var ce *publisher.ConfigError
+			if !errors.As(named, &ce) || !strings.HasPrefix(withVarNames(ce).Error(), "CALLPUB_KAFKA_") {
+				t.Errorf("err is not a *publisher.ConfigError naming a variable: %#v", named)
+			}
+			if got, want := configError(err).Error(), "config: kafka config: "+tt.want; got != want {
+				t.Errorf("configError = %q\nwant          %q", got, want)
+			}
+		})
+	}
+}
+
+func TestKafkaConfigErrorsReportEveryProblemAtOnce(t *testing.T) {
+	_, err := publisher.New(publisher.Config{}, nil, nil)
+	if err == nil {
+		t.Fatal("New accepted an empty config")
+	}
+	msg := configError(err).Error()
+	for _, v := range []string{"BROKERS", "TOPIC", "COMPRESSION", "BATCH_TIMEOUT", "WRITE_TIMEOUT"} {
+		if !strings.Contains(msg, "CALLPUB_KAFKA_"+v) {
+			t.Errorf("error does not mention CALLPUB_KAFKA_%s: %v", v, msg)
+		}
+	}
+}
+
+// tail and demo build a kafka-go Dialer, which reports bad TLS and SASL
+// settings without New's "kafka config: ".
+func TestKafkaDialerErrorsNameTheVariable(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := validKafka()
+	cfg.TLS, cfg.CAFile = true, notPEM
+	_, err := cfg.Dialer()
+	if want := "config: CALLPUB_KAFKA_CA_FILE: " + notPEM + " holds no PEM certificate"; err == nil || configError(err).Error() != want {
+		t.Errorf("err = %v\nwant  %s", err, want)
+	}
+}
+
+const kafkaTestPassword = "hunter2-very-secret"
+
+// A config error must not echo the Kafka password, whatever else is wrong,
+// once its fields are named by their variables either (publisher's
+// TestConfigErrorsNeverShowThePassword checks New's own error).
+func TestKafkaConfigErrorsNeverShowThePassword(t *testing.T) {
+	cfg := publisher.Config{Brokers: []string{"nohost"}, Topic: "", Compression: "gzipx",
+		SASLMechanism: "SCRAM-SHA-1", Username: "", Password: kafkaTestPassword}
+	_, err := publisher.New(cfg, nil, prometheus.NewRegistry())
+	if err == nil {
+		t.Fatal("New accepted a broken config")
+	}
+	// A password SASLprep rejects (a control character) fails in the Dialer.
+	scram := validKafka()
+	scram.SASLMechanism, scram.Username, scram.Password = "SCRAM-SHA-512", "callpub", kafkaTestPassword+"\a"
+	_, dialErr := scram.Dialer()
+	if dialErr == nil {
+		t.Fatal("Dialer accepted a password SASLprep rejects")
+	}
+	for _, err := range []error{err, dialErr} {
+		for _, msg := range []string{withVarNames(err).Error(), configError(err).Error()} {
+			if strings.Contains(msg, kafkaTestPassword) {
+				t.Errorf("error shows the password: %v", msg)
+			}
+			if !strings.Contains(msg, "CALLPUB_KAFKA_") {
+				t.Errorf("error names no variable, so the test checked nothing: %v", msg)
+			}
+		}
+	}
+}
+
+// Whatever field of poller, ccms or publisher a *ConfigError names,
+// withVarNames finds its variable.
+func TestEveryConfigFieldHasAVariable(t *testing.T) {
+	reason := errors.New("bad")
+	for _, c := range []struct {
+		typ reflect.Type
+		err func(field string) error
+	}{
+		{reflect.TypeFor[poller.Config](), func(f string) error { return &poller.ConfigError{Field: f, Err: reason} }},
+		{reflect.TypeFor[ccms.Config](), func(f string) error { return &ccms.ConfigError{Field: f, Err: reason} }},
+		{reflect.TypeFor[publisher.Config](), func(f string) error { return &publisher.ConfigError{Field: f, Err: reason} }},
+	} {
+		for i := range c.typ.NumField() {
+			f := c.typ.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			got := withVarNames(fmt.Errorf("wrapped: %w", errors.Join(c.err(f.Name)))).Error()
+			if !strings.HasPrefix(got, "wrapped: CALLPUB_") || !strings.HasSuffix(got, ": bad") {
+				t.Errorf("%s.%s: %q names no variable", c.typ, f.Name, got)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&poller.ConfigError{Field: "PollInterval", Err: reason}, "CALLPUB_POLL_INTERVAL: bad"},
+		{&publisher.ConfigError{Field: "Brokers", Err: reason}, "CALLPUB_KAFKA_BROKERS: bad"},
+		{&ccms.ConfigError{Field: "SignTimestamp", Err: reason}, "CALLPUB_CCMS_SIGN_TIMESTAMP: bad"},
+	} {
+		if got := withVarNames(tt.err).Error(); got != tt.want {
+			t.Errorf("%v is named %q, want %q", tt.err, got, tt.want)
+		}
+	}
 }
