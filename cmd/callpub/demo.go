@@ -264,7 +264,7 @@ func (o *demoOutput) summarise(ctx context.Context, sim *ccmssim.Sim) {
 func ensureTopic(ctx context.Context, kc publisher.Config, partitions int) error {
 	d, err := kc.Dialer()
 	if err != nil {
-		return err
+		return withVarNames(err)
 	}
 	c := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second,
 		Transport: &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism}}
