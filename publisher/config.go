@@ -70,69 +70,83 @@ var compressions = map[string]kafka.Compression{
 // Kafka's legal topic names.
 var topicName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 
+// problems collects field errors in the order found.
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, &ConfigError{Field: field, Err: fmt.Errorf(format, args...)})
+}
+
 // validate returns every problem at once, joined, each a *ConfigError
 // naming its field. It never includes the password.
 func (c Config) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &ConfigError{Field: field, Err: fmt.Errorf(format, args...)})
+	var p problems
+	c.checkTopics(&p)
+	c.checkSecurity(&p)
+	if c.BatchTimeout <= 0 {
+		p.add("BatchTimeout", "%v: must be above 0 (a few ms; kafka-go's zero means 1s)", c.BatchTimeout)
 	}
+	if c.WriteTimeout <= 0 {
+		p.add("WriteTimeout", "%v: must be above 0", c.WriteTimeout)
+	}
+	return errors.Join(p...)
+}
+
+// checkTopics checks the brokers, the topics and the compression.
+func (c Config) checkTopics(p *problems) {
 	if len(c.Brokers) == 0 {
-		bad("Brokers", "empty: give at least one host:port")
+		p.add("Brokers", "empty: give at least one host:port")
 	}
 	for _, b := range c.Brokers {
 		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
-			bad("Brokers", "%q is not host:port", b)
+			p.add("Brokers", "%q is not host:port", b)
 		}
 	}
 	switch {
 	case c.Topic == "":
-		bad("Topic", "empty")
+		p.add("Topic", "empty")
 	case !topicName.MatchString(c.Topic):
-		bad("Topic", "%q is not a legal Kafka topic name", c.Topic)
+		p.add("Topic", "%q is not a legal Kafka topic name", c.Topic)
 	}
 	if c.ControlTopic != "" && !topicName.MatchString(c.ControlTopic) {
-		bad("ControlTopic", "%q is not a legal Kafka topic name", c.ControlTopic)
+		p.add("ControlTopic", "%q is not a legal Kafka topic name", c.ControlTopic)
 	}
 	if c.ControlTopic != "" && c.ControlTopic == c.Topic {
-		bad("ControlTopic", "%q is also CALLPUB_KAFKA_TOPIC: use a separate topic", c.ControlTopic)
+		p.add("ControlTopic", "%q is also CALLPUB_KAFKA_TOPIC: use a separate topic", c.ControlTopic)
 	}
 	if _, ok := compressions[c.Compression]; !ok {
-		bad("Compression", "%q is not one of none, snappy, lz4, zstd", c.Compression)
+		p.add("Compression", "%q is not one of none, snappy, lz4, zstd", c.Compression)
 	}
+}
+
+// checkSecurity checks the SASL and TLS settings.
+func (c Config) checkSecurity(p *problems) {
 	switch c.SASLMechanism {
 	case "":
 		if c.Username != "" || c.Password != "" {
-			bad("SASLMechanism", "empty, but a username or password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+			p.add("SASLMechanism", "empty, but a username or password is set: choose PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 		}
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		if c.Username == "" {
-			bad("Username", "empty, but SASL %s needs it", c.SASLMechanism)
+			p.add("Username", "empty, but SASL %s needs it", c.SASLMechanism)
 		}
 		if c.Password == "" {
-			bad("Password", "empty, but SASL %s needs it", c.SASLMechanism)
+			p.add("Password", "empty, but SASL %s needs it", c.SASLMechanism)
 		}
 	default:
-		bad("SASLMechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
+		p.add("SASLMechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
 	}
 	if c.CAFile != "" {
 		if !c.TLS {
-			bad("CAFile", "set, but CALLPUB_KAFKA_TLS is false")
+			p.add("CAFile", "set, but CALLPUB_KAFKA_TLS is false")
 		}
 		if _, err := os.ReadFile(c.CAFile); err != nil {
-			bad("CAFile", "%v", unwrapPathError(err))
+			p.add("CAFile", "%v", unwrapPathError(err))
 		}
 	}
 	if c.TLSServerName != "" && !c.TLS {
-		bad("TLSServerName", "set, but CALLPUB_KAFKA_TLS is false")
+		p.add("TLSServerName", "set, but CALLPUB_KAFKA_TLS is false")
 	}
-	if c.BatchTimeout <= 0 {
-		bad("BatchTimeout", "%v: must be above 0 (a few ms; kafka-go's zero means 1s)", c.BatchTimeout)
-	}
-	if c.WriteTimeout <= 0 {
-		bad("WriteTimeout", "%v: must be above 0", c.WriteTimeout)
-	}
-	return errors.Join(errs...)
 }
 
 // unwrapPathError keeps "open /x: no such file or directory" short and
