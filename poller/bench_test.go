@@ -272,18 +272,19 @@ type countingSource struct {
 	gap                                            map[string]time.Duration
 }
 
-func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
-	calls, st, err := c.src.ReadWindow(ctx, w)
+func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window) (ccms.Read, error) {
+	r, err := c.src.ReadWindow(ctx, w)
+	st := r.Stats
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.on {
-		return calls, st, err
+		return r, err
 	}
 	if w.End.Sub(w.Start) >= 3*time.Hour {
 		c.sweepReads++
 		c.sweepPages += int64(st.Pages)
-		return calls, st, err
+		return r, err
 	}
 	c.freshReads++
 	c.freshPages += int64(st.Pages)
@@ -294,7 +295,7 @@ func (c *countingSource) ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.
 	}
 	c.gap[key] = max(c.gap[key], now.Sub(last))
 	c.last[key] = now
-	return calls, st, err
+	return r, err
 }
 
 func (c *countingSource) begin() {

@@ -35,7 +35,7 @@ import (
 // don't. ctx bounds every request. A nil error means every call in the window
 // was read; after an error nothing may be concluded about the window.
 type Source interface {
-	ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error)
+	ReadWindow(ctx context.Context, w ccms.Window) (ccms.Read, error)
 }
 
 // Budget is the shared request budget, read for metrics and /status.

@@ -15,14 +15,14 @@ func (p *Poller) read(ctx context.Context, ls *live, w Window, now time.Time) ([
 	if w.Empty() {
 		return nil, nil
 	}
-	calls, stats, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End})
-	p.m.pages.Add(float64(stats.Pages))
-	p.m.splits.Add(float64(stats.Splits))
+	r, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End})
+	p.m.pages.Add(float64(r.Stats.Pages))
+	p.m.splits.Add(float64(r.Stats.Splits))
 	if err != nil {
 		return nil, fmt.Errorf("read window %v: %w", w, err)
 	}
-	p.checkClock(ls, calls, now)
-	return calls, nil
+	p.checkClock(ls, r.Calls, now)
+	return r.Calls, nil
 }
 
 // futureTolerance is how far after our clock a row's time may lie before we

@@ -24,11 +24,11 @@ import (
 // fixedSource answers every window with the same calls.
 type fixedSource struct{ calls []ccms.Call }
 
-func (f fixedSource) ReadWindow(ctx context.Context, _ ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+func (f fixedSource) ReadWindow(ctx context.Context, _ ccms.Window) (ccms.Read, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, ccms.ReadStats{}, err
+		return ccms.Read{}, err
 	}
-	return f.calls, ccms.ReadStats{Requests: 1, Pages: 1}, nil
+	return ccms.Read{Calls: f.calls, Stats: ccms.ReadStats{Requests: 1, Pages: 1}}, nil
 }
 
 // A running call whose queue wait began before the API's horizon, listed in a
@@ -115,12 +115,12 @@ func TestStartAtNowWithoutLookbackStillStarts(t *testing.T) {
 // slowSource takes `took` to answer, or gives up when ctx ends.
 type slowSource struct{ took time.Duration }
 
-func (s slowSource) ReadWindow(ctx context.Context, _ ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+func (s slowSource) ReadWindow(ctx context.Context, _ ccms.Window) (ccms.Read, error) {
 	select {
 	case <-ctx.Done():
-		return nil, ccms.ReadStats{}, ctx.Err()
+		return ccms.Read{}, ctx.Err()
 	case <-time.After(s.took):
-		return nil, ccms.ReadStats{Requests: 1, Pages: 1}, nil
+		return ccms.Read{Stats: ccms.ReadStats{Requests: 1, Pages: 1}}, nil
 	}
 }
 
@@ -304,13 +304,13 @@ func TestModeBothNeverAsksAUTCServerForTimesBeforeItsHorizon(t *testing.T) {
 // window's end, as a server whose zone is off from ours would.
 type aheadSource struct{ ahead time.Duration }
 
-func (s aheadSource) ReadWindow(ctx context.Context, w ccms.Window) ([]ccms.Call, ccms.ReadStats, error) {
+func (s aheadSource) ReadWindow(ctx context.Context, w ccms.Window) (ccms.Read, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, ccms.ReadStats{}, err
+		return ccms.Read{}, err
 	}
 	at := w.End.Add(s.ahead)
-	return []ccms.Call{{CallID: fmt.Sprintf("c-%d", w.End.UnixMilli()), WaitBegin: at.Add(-2 * time.Minute),
-		CallBegin: at.Add(-time.Minute), CallEnd: at, LogDate: at}}, ccms.ReadStats{Requests: 1, Pages: 1}, nil
+	return ccms.Read{Calls: []ccms.Call{{CallID: fmt.Sprintf("c-%d", w.End.UnixMilli()), WaitBegin: at.Add(-2 * time.Minute),
+		CallBegin: at.Add(-time.Minute), CallEnd: at, LogDate: at}}, Stats: ccms.ReadStats{Requests: 1, Pages: 1}}, nil
 }
 
 // Rows from the future are still published, and counted and explained: a

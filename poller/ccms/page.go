@@ -2,6 +2,7 @@ package ccms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,6 +24,36 @@ func (w Window) String() string {
 		w.Start.UTC().Format(time.RFC3339Nano), w.End.UTC().Format(time.RFC3339Nano))
 }
 
+// Read is what ReadWindow found in a window.
+type Read struct {
+	// Calls are the usable rows, in the order first read.
+	Calls []Call
+	// Bad are rows that could not be decoded or used. Each was quarantined
+	// on its own: the rest of its page was read.
+	Bad []BadRow
+	// Suspect are spans whose pages kept disagreeing with the server's count
+	// after every retry and split: their calls are in Calls as far as the
+	// server gave them, but some may be missing.
+	Suspect []Suspect
+	// Stats count what the read did, also when it failed.
+	Stats ReadStats
+}
+
+// BadRow is one row of a page that could not become a Call.
+type BadRow struct {
+	// Raw is the row's JSON as received. It may hold phone numbers: treat it
+	// with the phone-number policy before it leaves the process.
+	Raw    json.RawMessage
+	Reason string // why the row is unusable, without the row's content
+}
+
+// Suspect is a span of a window read as far as the server would page it,
+// whose count never agreed with the rows it returned.
+type Suspect struct {
+	Start, End time.Time
+	Reason     string
+}
+
 // ReadStats count what one ReadWindow did.
 type ReadStats struct {
 	Requests int // HTTP attempts, retries included
@@ -40,20 +71,20 @@ type ReadStats struct {
 // ErrInconsistent with the window and the reason. Calls are deduplicated by
 // callId (the last row read wins) and returned in the order first read. A nil
 // error means every call in the window was read.
-func (c *Client) ReadWindow(ctx context.Context, w Window) ([]Call, ReadStats, error) {
+func (c *Client) ReadWindow(ctx context.Context, w Window) (Read, error) {
 	var st ReadStats
 	w.Start = w.Start.Truncate(time.Millisecond)
 	if e := w.End.Truncate(time.Millisecond); e.Before(w.End) {
 		w.End = e.Add(time.Millisecond)
 	}
 	if !w.End.After(w.Start) {
-		return nil, st, fmt.Errorf("read window %v: %w", w, &ValidationError{Field: "endDate", Reason: "window is empty (End must be after Start)"})
+		return Read{Stats: st}, fmt.Errorf("read window %v: %w", w, &ValidationError{Field: "endDate", Reason: "window is empty (End must be after Start)"})
 	}
 	r := reader{c: c, st: &st, byID: map[string]int{}}
 	if err := r.read(ctx, w); err != nil {
-		return nil, st, err
+		return Read{Stats: st}, err
 	}
-	return r.calls, st, nil
+	return Read{Calls: r.calls, Stats: st}, nil
 }
 
 // reader accumulates one ReadWindow.

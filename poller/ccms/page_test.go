@@ -131,7 +131,8 @@ func TestReadWindow(t *testing.T) {
 				tc.config(&cfg)
 			}
 			c, _ := newTestClient(t, cfg)
-			calls, st, err := c.ReadWindow(t.Context(), testWin)
+			rd, err := c.ReadWindow(t.Context(), testWin)
+			calls, st := rd.Calls, rd.Stats
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +169,8 @@ func TestReadWindowSendsTheInclusiveEndOfTheHalfOpenWindow(t *testing.T) {
 	f.calls = []fakeCall{{id: "at-start", begin: winStart.UnixMilli()}, {id: "at-end", begin: winEnd.UnixMilli()}}
 	srv := startTLS(t, f)
 	c, _ := newTestClient(t, testConfig(t, srv))
-	calls, _, err := c.ReadWindow(t.Context(), testWin)
+	rd, err := c.ReadWindow(t.Context(), testWin)
+	calls := rd.Calls
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,8 @@ func TestReadWindowReportsWhatSplittingCannotResolve(t *testing.T) {
 			c, _ := newTestClient(t, cfg)
 			w := testWin
 			w.End = winStart.Add(4 * time.Second)
-			_, st, err := c.ReadWindow(t.Context(), w)
+			rd, err := c.ReadWindow(t.Context(), w)
+			st := rd.Stats
 			if !errors.Is(err, ErrInconsistent) {
 				t.Fatalf("want ErrInconsistent, got %v", err)
 			}
@@ -235,7 +238,8 @@ func TestReadWindowKeepsTheLastRowOfACallID(t *testing.T) {
 	srv := startTLS(t, statusHandler(200, nil, `{"resultCode":"0100000","resultDesc":{"data":[`+
 		`{"callId":"1","callEnd":0},{"callId":"2","callEnd":1735776000000},{"callId":"1","callEnd":1735776001000}],"count":3}}`))
 	c, _ := newTestClient(t, testConfig(t, srv))
-	calls, _, err := c.ReadWindow(t.Context(), testWin)
+	rd, err := c.ReadWindow(t.Context(), testWin)
+	calls := rd.Calls
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +252,8 @@ func TestReadWindowKeepsTheLastRowOfACallID(t *testing.T) {
 func TestReadWindowReturnsPageErrorsWithTheWindow(t *testing.T) {
 	srv := startTLS(t, statusHandler(401, nil, ""))
 	c, _ := newTestClient(t, testConfig(t, srv))
-	_, st, err := c.ReadWindow(t.Context(), testWin)
+	rd, err := c.ReadWindow(t.Context(), testWin)
+	st := rd.Stats
 	if ClassOf(err) != ClassAuth || !strings.Contains(err.Error(), "read window 1/25/in") {
 		t.Errorf("got %v", err)
 	}
@@ -266,7 +271,8 @@ func TestReadWindowSplitsWhenTheBodyIsTooLarge(t *testing.T) {
 	cfg.MaxBodyBytes = 4096 // about 30 rows
 	cfg.PageSize = 100
 	c, _ := newTestClient(t, cfg)
-	calls, st, err := c.ReadWindow(t.Context(), testWin)
+	rd, err := c.ReadWindow(t.Context(), testWin)
+	calls, st := rd.Calls, rd.Stats
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +287,7 @@ func TestReadWindowRejectsAnEmptyWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := Window{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas.Out}, Start: winStart, End: winStart}
-	if _, _, err := c.ReadWindow(t.Context(), w); err == nil || !strings.Contains(err.Error(), "window is empty") {
+	if _, err := c.ReadWindow(t.Context(), w); err == nil || !strings.Contains(err.Error(), "window is empty") {
 		t.Errorf("got %v, want %q", err, "window is empty")
 	}
 }

@@ -111,7 +111,8 @@ func completedIDs(calls []ccms.Call) []string {
 
 func TestSimFullWindowReadMatchesTheOracle(t *testing.T) {
 	f := startSim(t, nil)
-	calls, st, err := f.client.ReadWindow(t.Context(), simWindow)
+	rd, err := f.client.ReadWindow(t.Context(), simWindow)
+	calls, st := rd.Calls, rd.Stats
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,8 @@ func TestSimFaultsAreRetriedOrResolved(t *testing.T) {
 		t.Run(string(tc.kind)+" on the first requests still reads the whole window", func(t *testing.T) {
 			f := startSim(t, func(c *ccms.Config) { c.Timeout = 300 * time.Millisecond })
 			f.sim.FailNext(tc.kind, tc.n)
-			calls, st, err := f.client.ReadWindow(t.Context(), simWindow)
+			rd, err := f.client.ReadWindow(t.Context(), simWindow)
+			calls, st := rd.Calls, rd.Stats
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +173,7 @@ func TestSimFaultsAreRetriedOrResolved(t *testing.T) {
 
 func TestSimRejectsAWrongSecretWithAnAuthError(t *testing.T) {
 	f := startSim(t, func(c *ccms.Config) { c.SK = "wrong" })
-	_, _, err := f.client.ReadWindow(t.Context(), simWindow)
+	_, err := f.client.ReadWindow(t.Context(), simWindow)
 	var se *ccms.StatusError
 	if !errors.As(err, &se) || se.Code != 401 || ccms.ClassOf(err) != ccms.ClassAuth {
 		t.Fatalf("want a 401 auth error, got %v", err)

@@ -74,7 +74,8 @@ func Publisher(t *testing.T, p poller.Publisher, read ReadBack, withControl bool
 // empty); want, when not nil, is the set of completed calls w holds; a read
 // on an ended context fails.
 func Source(t *testing.T, s poller.Source, w ccms.Window, want []string) {
-	calls, _, err := s.ReadWindow(t.Context(), w)
+	r, err := s.ReadWindow(t.Context(), w)
+	calls := r.Calls
 	if err != nil {
 		t.Fatalf("ReadWindow %v: %v", w, err)
 	}
@@ -98,7 +99,7 @@ func Source(t *testing.T, s poller.Source, w ccms.Window, want []string) {
 	}
 	ended, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, _, err := s.ReadWindow(ended, w); err == nil {
+	if _, err := s.ReadWindow(ended, w); err == nil {
 		t.Errorf("ReadWindow on an ended context returned nil")
 	}
 }
