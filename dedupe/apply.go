@@ -18,7 +18,7 @@ import (
 //     removed; sorted by FilterTime, then CallID.
 //   - Cursor, LastSweep, SealedDay: replaced when b sets them.
 //
-// Seen marks and gaps are not part of StreamState.
+// Seen marks, gaps and quarantined rows are not part of StreamState.
 func (st StreamState) Apply(b Batch) StreamState {
 	next := st
 	next.Pending = applyPending(st.Pending, b)

@@ -119,3 +119,35 @@ func stateDiff(a, b dedupe.StreamState) string {
 func TestStoreKeepsThePollerContract(t *testing.T) {
 	pollertest.Store(t, open(t, options(t)))
 }
+
+// A quarantined row is reported once: after the commit that records it,
+// NewlyBad no longer returns it, for that stream only, and a prune past its
+// detection forgets it.
+func TestAQuarantinedRowIsNewOnlyUntilCommitted(t *testing.T) {
+	s := open(t, options(t))
+	at := time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)
+	if got, err := s.NewlyBad(testStream, []string{"aa", "bb"}); err != nil || len(got) != 2 {
+		t.Fatalf("NewlyBad before any commit = %v, %v; want both", got, err)
+	}
+	if err := s.Commit(dedupe.Batch{Stream: testStream, Quarantined: []dedupe.Quarantined{{Sum: "aa", DetectedAt: at}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.NewlyBad(testStream, []string{"aa", "bb"}); len(got) != 1 || got[0] != "bb" {
+		t.Errorf("NewlyBad after the commit = %v, want [bb]", got)
+	}
+	if got, _ := s.NewlyBad("1/25/out", []string{"aa"}); len(got) != 1 {
+		t.Errorf("another stream's NewlyBad = %v, want [aa]", got)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if _, err := s.Prune(at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.NewlyBad(testStream, []string{"aa"}); len(got) != 1 {
+		t.Errorf("NewlyBad after a prune past the detection = %v, want [aa]", got)
+	}
+	if err := s.Commit(dedupe.Batch{Stream: testStream, Quarantined: []dedupe.Quarantined{{Sum: ""}}}); err == nil {
+		t.Error("a quarantined row without a sum was accepted")
+	}
+}

@@ -19,6 +19,9 @@ type Batch struct {
 	LastSweep *time.Time // nil: unchanged
 	SealedDay string     // "YYYYMMDD"; "": unchanged
 	Gaps      []Gap      // appended to the gap log; an empty Gap.Stream means Stream
+	// Quarantined records rows of the stream that were reported as unusable,
+	// so a re-read does not report them again (NewlyBad).
+	Quarantined []Quarantined
 }
 
 // Commit applies b in one read-write transaction: seen-marks, pending
@@ -61,14 +64,15 @@ func (s *Store) Commit(b Batch) error {
 // prepared is a validated batch, encoded into the bytes it writes. apply
 // only reads it, so it can run any number of times.
 type prepared struct {
-	stream     []byte
-	seen       []seenOp
-	pendingPut []pendingOp
-	pendingDel [][]byte
-	cursor     *int64
-	lastSweep  *int64
-	sealedDay  string
-	gaps       [][2][]byte
+	stream      []byte
+	seen        []seenOp
+	pendingPut  []pendingOp
+	pendingDel  [][]byte
+	cursor      *int64
+	lastSweep   *int64
+	sealedDay   string
+	gaps        [][2][]byte
+	quarantined [][2][]byte
 }
 
 type seenOp struct {
@@ -82,7 +86,8 @@ type pendingOp struct {
 }
 
 // prepare validates b and encodes it into the writes apply makes. The checks
-// run in a fixed order (stream, seen, resolved, pending, sealed day, gaps),
+// run in a fixed order (stream, seen, resolved, pending, sealed day, gaps,
+// quarantined rows),
 // so a batch with several faults always reports the same first one.
 func (s *Store) prepare(b Batch) (*prepared, error) {
 	if b.Stream == "" {
@@ -110,15 +115,20 @@ func (s *Store) prepare(b Batch) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	quarantined, err := prepareQuarantined(b)
+	if err != nil {
+		return nil, err
+	}
 	return &prepared{
-		stream:     []byte(b.Stream),
-		seen:       seen,
-		pendingPut: pendingPut,
-		pendingDel: pendingDeletes(b.Stream, seenIDs, resolvedIDs),
-		cursor:     optionalNano(b.Cursor),
-		lastSweep:  optionalNano(b.LastSweep),
-		sealedDay:  b.SealedDay,
-		gaps:       gaps,
+		stream:      []byte(b.Stream),
+		seen:        seen,
+		pendingPut:  pendingPut,
+		pendingDel:  pendingDeletes(b.Stream, seenIDs, resolvedIDs),
+		cursor:      optionalNano(b.Cursor),
+		lastSweep:   optionalNano(b.LastSweep),
+		sealedDay:   b.SealedDay,
+		gaps:        gaps,
+		quarantined: quarantined,
 	}, nil
 }
 
@@ -265,7 +275,10 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 	if err := p.applyCursor(tx.Bucket(bucketCursors)); err != nil {
 		return err
 	}
-	return p.applyGaps(tx.Bucket(bucketGaps))
+	if err := p.applyGaps(tx.Bucket(bucketGaps)); err != nil {
+		return err
+	}
+	return p.applyQuarantined(tx)
 }
 
 // applySeen puts each seen-mark in its day bucket, creating the bucket if

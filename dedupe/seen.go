@@ -167,7 +167,8 @@ func (s *Store) CountSeen(stream string, day time.Time) (int, error) {
 }
 
 // Prune drops every seen day bucket for a day before before's day (in the
-// store's zone); the bucket of before's own day stays. It returns how many
+// store's zone); the bucket of before's own day stays. Quarantine records
+// detected before before go too. It returns how many
 // buckets it dropped.
 func (s *Store) Prune(before time.Time) (int, error) {
 	keep := dayName(before, s.loc)
@@ -190,7 +191,7 @@ func (s *Store) Prune(before time.Time) (int, error) {
 			}
 			dropped++
 		}
-		return nil
+		return pruneQuarantined(tx, before)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune before %s: %w", keep, err)

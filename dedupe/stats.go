@@ -1,6 +1,7 @@
 package dedupe
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -140,6 +141,13 @@ func checkValues(tx *bolt.Tx) []error {
 			_ = b.ForEach(func(k, v []byte) error {
 				if len(k) < 16 || len(v) != 8 {
 					bad("gap %x: malformed entry", k)
+				}
+				return nil
+			})
+		case string(name) == string(bucketQuarantined):
+			_ = b.ForEach(func(k, v []byte) error {
+				if len(v) != 8 || !bytes.Contains(k, []byte(pendingSep)) {
+					bad("quarantined %q: malformed entry", k)
 				}
 				return nil
 			})
