@@ -16,7 +16,7 @@ import (
 //   - Pending: b.Pending upserted (the filter time replaced, the earliest
 //     non-zero FirstSeen kept), then b.Resolved and every call of b.Seen
 //     removed; sorted by FilterTime, then CallID.
-//   - Cursor, LastSweep, SealedDay: replaced when b sets them.
+//   - Cursor, LastSweep, SealedDay, LastChanceDay: replaced when b sets them.
 //
 // Seen marks, gaps and quarantined rows are not part of StreamState.
 func (st StreamState) Apply(b Batch) StreamState {
@@ -30,6 +30,9 @@ func (st StreamState) Apply(b Batch) StreamState {
 	}
 	if b.SealedDay != "" {
 		next.SealedDay = b.SealedDay
+	}
+	if b.LastChanceDay != "" {
+		next.LastChanceDay = b.LastChanceDay
 	}
 	return next
 }

@@ -89,6 +89,9 @@ func randomBatch(rng *rand.Rand, now time.Time, st dedupe.StreamState) dedupe.Ba
 	if rng.IntN(8) == 0 {
 		b.SealedDay = now.AddDate(0, 0, -1).Format("20060102")
 	}
+	if rng.IntN(8) == 0 {
+		b.LastChanceDay = now.AddDate(0, 0, -2).Format("20060102")
+	}
 	return b
 }
 
@@ -103,6 +106,8 @@ func stateDiff(a, b dedupe.StreamState) string {
 		return fmt.Sprintf("last sweep %v vs %v", a.LastSweep, b.LastSweep)
 	case a.SealedDay != b.SealedDay:
 		return fmt.Sprintf("sealed day %q vs %q", a.SealedDay, b.SealedDay)
+	case a.LastChanceDay != b.LastChanceDay:
+		return fmt.Sprintf("last-chance day %q vs %q", a.LastChanceDay, b.LastChanceDay)
 	case len(a.Pending) != len(b.Pending):
 		return fmt.Sprintf("pending %+v vs %+v", a.Pending, b.Pending)
 	}

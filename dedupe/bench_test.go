@@ -194,3 +194,35 @@ func loadSeen(b *testing.B, path string, days, streams, perStream int,
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkStoreSizeOverAWeek: seven simulated days of 1,000,000 calls a day
+// (CALLPUB_BENCH_CALLS_PER_DAY) in 100-call batches, pruned every simulated
+// hour as `callpub run` does with its defaults (simulateDays). It logs the
+// store's size at the end of each day and reports days 3 and 7, the bytes
+// per seen call and the longest prune (one day bucket per transaction: what
+// a commit may wait for). Commits skip fsync, which costs time, not pages.
+func BenchmarkStoreSizeOverAWeek(b *testing.B) {
+	perDay := 1_000_000
+	if v := os.Getenv("CALLPUB_BENCH_CALLS_PER_DAY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("CALLPUB_BENCH_CALLS_PER_DAY=%q: want a number >= 1000", v)
+		}
+		perDay = n
+	}
+	var week []daySize
+	for b.Loop() {
+		week = week[:0]
+		simulateDays(b, simOpen(b), 7, perDay, func(d daySize) { week = append(week, d) })
+	}
+	var longest time.Duration
+	for _, d := range week {
+		b.Log(d)
+		longest = max(longest, d.MaxPrune)
+	}
+	day3, day7 := week[2], week[6]
+	b.ReportMetric(mib(day3.File), "MiB-day3")
+	b.ReportMetric(mib(day7.File), "MiB-day7")
+	b.ReportMetric(float64(day7.Data)/float64(day7.SeenKeys), "bytes/call")
+	b.ReportMetric(float64(longest.Milliseconds()), "ms-longest-prune")
+}

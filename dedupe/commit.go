@@ -18,7 +18,10 @@ type Batch struct {
 	Cursor    *time.Time // move the cursor (nil: unchanged)
 	LastSweep *time.Time // nil: unchanged
 	SealedDay string     // "YYYYMMDD"; "": unchanged
-	Gaps      []Gap      // appended to the gap log; an empty Gap.Stream means Stream
+	// LastChanceDay is the day whose last-chance read this batch completes
+	// ("YYYYMMDD"; "": unchanged).
+	LastChanceDay string
+	Gaps          []Gap // appended to the gap log; an empty Gap.Stream means Stream
 	// Quarantined records rows of the stream that were reported as unusable,
 	// so a re-read does not report them again (NewlyBad).
 	Quarantined []Quarantined
@@ -71,6 +74,7 @@ type prepared struct {
 	cursor      *int64
 	lastSweep   *int64
 	sealedDay   string
+	lastChance  string
 	gaps        [][2][]byte
 	quarantined [][2][]byte
 }
@@ -127,6 +131,7 @@ func (s *Store) prepare(b Batch) (*prepared, error) {
 		cursor:      optionalNano(b.Cursor),
 		lastSweep:   optionalNano(b.LastSweep),
 		sealedDay:   b.SealedDay,
+		lastChance:  b.LastChanceDay,
 		gaps:        gaps,
 		quarantined: quarantined,
 	}, nil
@@ -232,11 +237,15 @@ func optionalNano(t *time.Time) *int64 {
 	return &n
 }
 
-// checkSealedDay refuses a b.SealedDay that is set but not a YYYYMMDD day.
+// checkSealedDay refuses a b.SealedDay or b.LastChanceDay that is set but
+// not a YYYYMMDD day.
 func checkSealedDay(b Batch) error {
-	if b.SealedDay != "" {
-		if _, err := time.Parse(dayLayout, b.SealedDay); err != nil || len(b.SealedDay) != len(dayLayout) {
-			return badBatch(b.Stream, "sealed day %q is not YYYYMMDD", b.SealedDay)
+	for _, d := range []struct{ name, day string }{{"sealed day", b.SealedDay}, {"last-chance day", b.LastChanceDay}} {
+		if d.day == "" {
+			continue
+		}
+		if _, err := time.Parse(dayLayout, d.day); err != nil || len(d.day) != len(dayLayout) {
+			return badBatch(b.Stream, "%s %q is not YYYYMMDD", d.name, d.day)
 		}
 	}
 	return nil
@@ -341,6 +350,9 @@ func (p *prepared) applyCursor(cb *bolt.Bucket) error {
 	}
 	if p.sealedDay != "" {
 		r.sealedDay = p.sealedDay
+	}
+	if p.lastChance != "" {
+		r.lastChanceDay = p.lastChance
 	}
 	if err := cb.Put(p.stream, r.encode()); err != nil {
 		return fmt.Errorf("cursor of %s: %w", p.stream, err)

@@ -18,7 +18,10 @@ type StreamState struct {
 	Cursor    time.Time
 	LastSweep time.Time // zero: never swept
 	SealedDay string    // last sealed day, "YYYYMMDD", or ""
-	Pending   []Pending // sorted by FilterTime, then CallID
+	// LastChanceDay is the last day read once more just before it left the
+	// API's reach ("YYYYMMDD", or "").
+	LastChanceDay string
+	Pending       []Pending // sorted by FilterTime, then CallID
 }
 
 // State returns stream's state; a stream the store has never seen has a
@@ -54,6 +57,7 @@ func (s *Store) readCursor(tx *bolt.Tx, st *StreamState) error {
 	st.Cursor = fromNano(r.cursor, s.loc)
 	st.LastSweep = fromNano(r.lastSweep, s.loc)
 	st.SealedDay = r.sealedDay
+	st.LastChanceDay = r.lastChanceDay
 	return nil
 }
 

@@ -83,24 +83,35 @@ func seenHash(v []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(v[8:]), true
 }
 
-// cursorRecord is the value in bucket cursors.
+// cursorRecord is the value in bucket cursors: cursor and last sweep (8
+// bytes each), then the sealed day, then — when set — "|" and the day of the
+// last last-chance read. A record without the separator is a sealed day
+// alone (files written before last-chance reads existed).
 type cursorRecord struct {
 	cursor, lastSweep int64
 	sealedDay         string
+	lastChanceDay     string
 }
 
+const lastChanceSep = "|"
+
 func (r cursorRecord) encode() []byte {
-	v := make([]byte, 16, 16+len(r.sealedDay))
+	v := make([]byte, 16, 16+len(r.sealedDay)+1+len(r.lastChanceDay))
 	putInt(v[:8], r.cursor)
 	putInt(v[8:16], r.lastSweep)
-	return append(v, r.sealedDay...)
+	v = append(v, r.sealedDay...)
+	if r.lastChanceDay != "" {
+		v = append(append(v, lastChanceSep...), r.lastChanceDay...)
+	}
+	return v
 }
 
 func decodeCursor(v []byte) (cursorRecord, bool) {
 	if len(v) < 16 {
 		return cursorRecord{}, false
 	}
-	return cursorRecord{cursor: getInt(v[:8]), lastSweep: getInt(v[8:16]), sealedDay: string(v[16:])}, true
+	sealed, lastChance, _ := strings.Cut(string(v[16:]), lastChanceSep)
+	return cursorRecord{cursor: getInt(v[:8]), lastSweep: getInt(v[8:16]), sealedDay: sealed, lastChanceDay: lastChance}, true
 }
 
 // pendingValue is the filter time and first-seen time.

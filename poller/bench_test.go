@@ -258,6 +258,8 @@ func (c *clockPublisher) PublishControl(ctx context.Context, _ ...schemas.Event)
 	return ctx.Err()
 }
 
+func (c *clockPublisher) PublishDLQ(ctx context.Context, _ ...schemas.Event) error { return ctx.Err() }
+
 // countingSource counts reads and pages once begin was called, telling
 // sweeps (windows of hours) from fresh reads (minutes), and tracks each
 // stream's longest wait between fresh reads.

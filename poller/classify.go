@@ -1,6 +1,9 @@
 package poller
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	"github.com/callpub/callpub/dedupe"
@@ -15,12 +18,26 @@ type item struct {
 	call schemas.HashedCall
 }
 
+// badRow is a row that cannot be published: quarantined, reported once.
+type badRow struct {
+	raw    json.RawMessage // as received; phone numbers untreated
+	reason string          // without the row's content
+	sum    string          // hex SHA-256 of raw: the row's identity in the store
+}
+
+func newBadRow(raw json.RawMessage, reason string) badRow {
+	sum := sha256.Sum256(raw)
+	return badRow{raw: raw, reason: reason, sum: hex.EncodeToString(sum[:])}
+}
+
 // classified is a window's rows sorted for delivery.
 type classified struct {
 	items    []item           // completed calls, in the order read
 	pending  []dedupe.Pending // calls first seen running in this window
 	resolved []string         // pending calls now completed or dropped
 	dropped  []dedupe.Pending // pending calls the API can no longer return (also in resolved)
+	bad      []badRow         // rows the source could not use
+	suspect  []ccms.Suspect   // spans read as far as the server would page them
 }
 
 // classify sorts the rows of a window of stream s, whose state is st:
@@ -28,14 +45,18 @@ type classified struct {
 // pending, at its filter time (never before the horizon: the API returned it
 // in a window inside its reach, so it can be read again from there); a
 // pending call now completed is resolved; a pending call whose filter time is
-// behind the horizon will never complete for us and is dropped. Pure.
-func classify(s Stream, st dedupe.StreamState, rows []ccms.Call, now, horizon time.Time) classified {
+// behind the horizon will never complete for us and is dropped; a row the
+// source could not use is a bad row, to be quarantined. Pure.
+func classify(s Stream, st dedupe.StreamState, read ccms.Read, now, horizon time.Time) classified {
 	pending := make(map[string]bool, len(st.Pending))
 	for _, pc := range st.Pending {
 		pending[pc.CallID] = true
 	}
-	var c classified
-	for _, r := range rows {
+	c := classified{suspect: read.Suspect}
+	for _, b := range read.Bad {
+		c.bad = append(c.bad, newBadRow(b.Raw, b.Reason))
+	}
+	for _, r := range read.Calls {
 		switch {
 		case !r.Completed() && !pending[r.CallID]:
 			pending[r.CallID] = true

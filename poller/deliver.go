@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,19 +16,21 @@ import (
 // records that are facts of their own (gaps) go out before the call events,
 // so a control topic that is down fails the turn before anything was
 // published; the events are acknowledged by Kafka before anything is marked
-// seen; the day seal follows the day's events; then seen-marks, pending
-// calls, the cursor, the sealed day and gaps land in one store transaction.
-// A crash before the commit publishes the same events again, with the same
-// ids; none is lost. It returns how many call events were published.
+// seen; the day seal and the dead-letter records of bad rows follow the
+// events; then seen-marks, pending calls, the cursor, the sealed day, gaps
+// and quarantined rows land in one store transaction. A crash before the
+// commit publishes the same events again, with the same ids; none is lost.
+// It returns how many call events were published.
 func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, now time.Time) (int, error) {
 	fresh, err := p.unseen(c.items)
 	if err != nil {
 		return 0, err
 	}
-	events, err := p.encode(fresh)
+	fresh, events, tooLarge, err := p.encode(fresh)
 	if err != nil {
 		return 0, err
 	}
+	c.bad = append(c.bad, tooLarge...)
 	if gaps := p.gapRecords(ls, pl.batch.Gaps); len(gaps) > 0 {
 		if err := p.pub.PublishControl(ctx, gaps...); err != nil {
 			return 0, fmt.Errorf("publish %d control records: %w", len(gaps), err)
@@ -39,18 +42,20 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 		}
 	}
 	b := c.batch(pl.batch, fresh)
-	sealErr := p.seal(ctx, ls, pl, fresh, now, &b)
+	afterErr := errors.Join(p.seal(ctx, ls, pl, fresh, now, &b), p.quarantine(ctx, ls, pl, c.bad, now, &b))
 	if err := p.store.Commit(b); err != nil {
-		return 0, errors.Join(sealErr, fmt.Errorf("commit: %w", err))
+		return 0, errors.Join(afterErr, fmt.Errorf("commit: %w", err))
 	}
 	p.committed(ls, b, c, events, now)
-	return len(events), sealErr
+	return len(events), afterErr
 }
 
 // unseen returns the items the store has not seen with this content, in the
 // order read, each key marked Update when the call was published with other
-// content. Store.Unseen answers a subsequence of its keys in their order, so
-// its answer is walked alongside the items.
+// content. A call id listed more than once in a window with different
+// content goes out once per content, in the order read, the later ones as
+// updates; once the store holds one of them, the rows before it in the
+// window are not news.
 func (p *Poller) unseen(items []item) ([]item, error) {
 	keys := make([]dedupe.Key, len(items))
 	for i, it := range items {
@@ -60,32 +65,72 @@ func (p *Poller) unseen(items []item) ([]item, error) {
 	if err != nil {
 		return nil, err
 	}
+	isFresh, err := alongside(items, fresh)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]int, len(items)) // call id -> last item the store holds
+	for i, it := range items {
+		if isFresh[i] == nil {
+			known[it.key.CallID] = i
+		}
+	}
 	out := make([]item, 0, len(fresh))
+	earlier := make(map[string]bool, len(fresh)) // call ids already going out in this batch
+	for i, it := range items {
+		k := isFresh[i]
+		if last, ok := known[it.key.CallID]; k == nil || ok && i < last {
+			continue
+		}
+		k.Update = k.Update || earlier[k.CallID]
+		earlier[k.CallID] = true
+		out = append(out, item{key: *k, call: it.call})
+	}
+	return out, nil
+}
+
+// alongside pairs Store.Unseen's answer with the items it was asked about:
+// a subsequence of their keys, in their order. Item i gets its answered key,
+// or nil when the store holds it.
+func alongside(items []item, fresh []dedupe.Key) ([]*dedupe.Key, error) {
+	out := make([]*dedupe.Key, len(items))
 	i := 0
-	for _, k := range fresh {
-		for i < len(items) && items[i].key.CallID != k.CallID {
+	for j := range fresh {
+		for i < len(items) && (items[i].key.CallID != fresh[j].CallID || items[i].key.Hash != fresh[j].Hash) {
 			i++
 		}
 		if i == len(items) {
-			return nil, fmt.Errorf("store answered call %s out of order or not asked for", k.CallID)
+			return nil, fmt.Errorf("store answered call %s out of order or not asked for", fresh[j].CallID)
 		}
-		out = append(out, item{key: k, call: items[i].call})
+		out[i] = &fresh[j]
 		i++
 	}
 	return out, nil
 }
 
-// encode makes the call events of items.
-func (p *Poller) encode(items []item) ([]schemas.Event, error) {
-	events := make([]schemas.Event, 0, len(items))
+// encode makes the call events of items. An event larger than the topic
+// accepts is not published: its item comes back as a bad row, to be
+// quarantined, and the rest go out.
+func (p *Poller) encode(items []item) (ok []item, events []schemas.Event, tooLarge []badRow, err error) {
+	ok, events = items[:0:0], make([]schemas.Event, 0, len(items))
 	for _, it := range items {
 		e, err := p.enc.Completed(it.call, it.key.Update)
 		if err != nil {
-			return nil, fmt.Errorf("encode call %s: %w", it.key.CallID, err)
+			return nil, nil, nil, fmt.Errorf("encode call %s: %w", it.key.CallID, err)
 		}
-		events = append(events, e)
+		if p.maxEventBytes > 0 {
+			n, err := e.Size()
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("size of call %s: %w", it.key.CallID, err)
+			}
+			if n > p.maxEventBytes {
+				tooLarge = append(tooLarge, oversizeRow(e, n, p.maxEventBytes))
+				continue
+			}
+		}
+		ok, events = append(ok, it), append(events, e)
 	}
-	return events, nil
+	return ok, events, tooLarge, nil
 }
 
 // gapRecords are the control records of the gaps a turn records.
@@ -124,6 +169,56 @@ func (p *Poller) seal(ctx context.Context, ls *live, pl plan, fresh []item, now 
 	return err
 }
 
+// quarantine reports the window's bad rows that the store has not seen
+// reported: one dead-letter record each (when there is a dead-letter topic),
+// after the window's events. They are recorded in b only once the records
+// are acknowledged; a failure leaves them to the retry, which reports them
+// then, and does not undo the acknowledged events.
+func (p *Poller) quarantine(ctx context.Context, ls *live, pl plan, bad []badRow, now time.Time, b *dedupe.Batch) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	sums := make([]string, len(bad))
+	for i, r := range bad {
+		sums[i] = r.sum
+	}
+	fresh, err := p.store.NewlyBad(ls.key, sums)
+	if err != nil || len(fresh) == 0 {
+		return err
+	}
+	isNew := make(map[string]bool, len(fresh))
+	for _, sum := range fresh {
+		isNew[sum] = true
+	}
+	var records []schemas.Event
+	var marks []dedupe.Quarantined
+	for _, r := range bad {
+		if isNew[r.sum] {
+			isNew[r.sum] = false // a row listed twice is reported once
+			records = append(records, p.enc.Quarantined(ls.Stream, pl.read.Start, pl.read.End, r.reason, r.raw, now))
+			marks = append(marks, dedupe.Quarantined{Sum: r.sum, DetectedAt: now})
+		}
+	}
+	if err := p.pub.PublishDLQ(ctx, records...); err != nil {
+		return fmt.Errorf("publish %d dead-letter records: %w", len(records), err)
+	}
+	b.Quarantined = marks
+	return nil
+}
+
+// oversizeRow is the bad row of a call whose event is larger than the topic
+// accepts: the start of the event, as a JSON string, stands for the row.
+func oversizeRow(e schemas.Event, size, limit int) badRow {
+	const keep = 2048
+	head := string(e.Data)
+	if len(head) > keep {
+		head = head[:keep]
+	}
+	raw, _ := json.Marshal(head) // a string always marshals
+	return newBadRow(raw, fmt.Sprintf("call %s: its event of %d bytes is larger than the topic accepts (%d bytes, CALLPUB_KAFKA_MAX_MESSAGE_BYTES)",
+		e.Subject, size, limit))
+}
+
 // committed advances the stream's state by the batch the store just
 // committed, and counts and tells what the commit did.
 func (p *Poller) committed(ls *live, b dedupe.Batch, c classified, events []schemas.Event, now time.Time) {
@@ -138,7 +233,30 @@ func (p *Poller) committed(ls *live, b dedupe.Batch, c classified, events []sche
 		p.log.Error("pending call fell behind the API horizon and is dropped", "stream", ls.key,
 			"call_id", pc.CallID, "filter_time", pc.FilterTime, "horizon", Horizon(now, p.reach))
 	}
+	p.reportQuarantined(ls, b.Quarantined, c.bad)
+	for _, sp := range c.suspect {
+		p.m.suspect.Inc()
+		p.log.Warn("window read only as far as the server would page it: some of its calls may be missing", "stream", ls.key,
+			"window_start", sp.Start, "window_end", sp.End, "reason", sp.Reason)
+	}
 	if len(events) > 0 {
 		p.onPub(events)
+	}
+}
+
+// reportQuarantined counts and logs, once each, the rows this commit
+// recorded as quarantined: the reason and the row's sum, never its content.
+func (p *Poller) reportQuarantined(ls *live, marks []dedupe.Quarantined, bad []badRow) {
+	if len(marks) == 0 {
+		return
+	}
+	reason := make(map[string]string, len(bad))
+	for _, r := range bad {
+		reason[r.sum] = r.reason
+	}
+	p.m.quarantined.WithLabelValues(string(ls.Dir)).Add(float64(len(marks)))
+	for _, q := range marks {
+		p.log.Error("row quarantined: it cannot be published; the rows around it were", "stream", ls.key,
+			"reason", reason[q.Sum], "row_sha256", q.Sum)
 	}
 }

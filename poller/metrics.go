@@ -24,6 +24,8 @@ type metrics struct {
 	splits         prometheus.Counter
 	sealed         prometheus.Counter
 	futureRows     prometheus.Counter
+	quarantined    *prometheus.CounterVec
+	suspect        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error) {
@@ -56,12 +58,18 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 		sealed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpub_days_sealed_total", Help: "(stream, day) pairs reconciled and sealed.",
 		}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callpub_rows_quarantined_total", Help: "Rows that could not be published (undecodable, unusable or too large), reported once each on the dead-letter topic, by direction.",
+		}, []string{"direction"}),
+		suspect: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callpub_suspect_windows_total", Help: "Windows whose pages never agreed with the server's count, read as far as the server would page them: some calls may be missing.",
+		}),
 		futureRows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callpub_ccms_future_rows_total", Help: "Rows whose times lie more than 10 minutes after our clock: the server's clock or time zone differs from ours.",
 		}),
 	}
 	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
-		m.pages, m.splits, m.sealed, m.futureRows,
+		m.pages, m.splits, m.sealed, m.futureRows, m.quarantined, m.suspect,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate (cut on 429/5xx, recovered slowly).",
 		}, b.Rate),

@@ -48,6 +48,8 @@ func (pl planner) plan(key string, l lane, st dedupe.StreamState, now time.Time)
 		p = pl.sweep(st, now)
 	case laneReconcile:
 		p = pl.reconcile(st, now)
+	case laneLastChance:
+		p = pl.lastChance(st, now)
 	}
 	p.lane = l
 	p.batch.Stream = key
@@ -59,6 +61,8 @@ func (pl planner) plan(key string, l lane, st dedupe.StreamState, now time.Time)
 // and does not reconcile (and so does not backfill) the days before it
 // started, its first day included. With horizon it starts at the API's
 // earliest reachable time (PlanFresh's rule for a zero cursor).
+//
+// The days it seals at once also skip their last-chance read.
 func (pl planner) start(now time.Time) (cursor time.Time, sealed string) {
 	if pl.cfg.StartAt != "now" {
 		return time.Time{}, ""
@@ -81,7 +85,7 @@ func (pl planner) fresh(st dedupe.StreamState, now time.Time) plan {
 		p.skip = true
 		return p
 	}
-	p.batch = dedupe.Batch{Cursor: &fp.NewCursor, SealedDay: sealed}
+	p.batch = dedupe.Batch{Cursor: &fp.NewCursor, SealedDay: sealed, LastChanceDay: sealed}
 	if !fp.Gap.Empty() {
 		p.batch.Gaps = []dedupe.Gap{{Start: fp.Gap.Start, End: fp.Gap.End, DetectedAt: now}}
 	}
@@ -131,4 +135,46 @@ func (pl planner) nextReconcile(now time.Time, sealed string) time.Time {
 		return now.Add(jitter(pl.cfg.PollInterval))
 	}
 	return y.End.AddDate(0, 0, 1).Add(pl.cfg.ReconcileDelay).Add(jitter(pl.cfg.PollInterval))
+}
+
+// lastChance reads all of yesterday once more shortly before the API forgets
+// it (CALLPUB_LAST_CHANCE_BEFORE before the first midnight, of the zones in
+// force, at which yesterday's first instant leaves the reach): rows that
+// became visible after the reconciliation and beyond the sweeps' lookback
+// are published, and the day is sealed again with the new count. A day
+// sealed at a stream's start (START_AT=now) is skipped, like its
+// reconciliation.
+func (pl planner) lastChance(st dedupe.StreamState, now time.Time) plan {
+	y := Yesterday(now, pl.reach.Loc)
+	day := DayKey(y.Start, pl.reach.Loc)
+	switch due := pl.lastChanceDue(y); {
+	case st.LastChanceDay >= day:
+		return plan{skip: true, wait: pl.nextLastChance(now, day)}
+	case now.Before(due):
+		return plan{skip: true, wait: due}
+	case st.SealedDay < day:
+		return plan{skip: true, wait: now.Add(pl.cfg.PollInterval)} // the reconciliation has not sealed it yet
+	}
+	read := y
+	read.Start = maxTime(read.Start, Horizon(now, pl.reach))
+	return plan{read: read, batch: dedupe.Batch{SealedDay: day, LastChanceDay: day}, seal: y.Start,
+		wait: pl.nextLastChance(now, day)}
+}
+
+// lastChanceDue is when the last-chance read of day d is due.
+func (pl planner) lastChanceDue(d Window) time.Time {
+	return pl.reach.LostAt(d.Start).Add(-pl.cfg.LastChanceBefore)
+}
+
+// nextLastChance is when the last-chance turn should next run, given the
+// last day it read.
+func (pl planner) nextLastChance(now time.Time, done string) time.Time {
+	y := Yesterday(now, pl.reach.Loc)
+	if done < DayKey(y.Start, pl.reach.Loc) {
+		if due := pl.lastChanceDue(y); now.Before(due) {
+			return due
+		}
+		return now
+	}
+	return pl.lastChanceDue(Window{Start: y.End, End: y.End.AddDate(0, 0, 1)})
 }

@@ -52,16 +52,19 @@ type Store interface {
 	Unseen(keys []dedupe.Key) ([]dedupe.Key, error)
 	Commit(b dedupe.Batch) error
 	CountSeen(stream string, day time.Time) (int, error)
+	NewlyBad(stream string, sums []string) ([]string, error)
 }
 
 // Publisher writes events to Kafka. *publisher.Publisher implements it.
 // Publish returns nil only once Kafka acknowledged every event; after an error
 // (including ctx ending) assume nothing was written, and expect duplicates
 // when the same events are published again. PublishControl does the same for
-// the optional control topic and is a no-op when there is none.
+// the optional control topic and is a no-op when there is none, and
+// PublishDLQ for the optional dead-letter topic.
 type Publisher interface {
 	Publish(ctx context.Context, events ...schemas.Event) error
 	PublishControl(ctx context.Context, events ...schemas.Event) error
+	PublishDLQ(ctx context.Context, events ...schemas.Event) error
 }
 
 // Config is the polling behaviour. Env names are relative to CALLPUB_.
@@ -77,11 +80,14 @@ type Config struct {
 	SweepInterval  time.Duration `env:"SWEEP_INTERVAL, default=15m"`
 	SweepLookback  time.Duration `env:"SWEEP_LOOKBACK, default=6h"`
 	ReconcileDelay time.Duration `env:"RECONCILE_DELAY, default=4h"`
-	Heartbeat      time.Duration `env:"HEARTBEAT_INTERVAL, default=1m"`
-	StartAt        string        `env:"START_AT, default=horizon"`
-	RetryBase      time.Duration `env:"POLL_RETRY_BASE, default=2s"`
-	RetryMax       time.Duration `env:"POLL_RETRY_MAX, default=5m"`
-	StepTimeout    time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
+	// LastChanceBefore is how long before a day leaves the API's reach its
+	// last-chance read runs.
+	LastChanceBefore time.Duration `env:"LAST_CHANCE_BEFORE, default=1h"`
+	Heartbeat        time.Duration `env:"HEARTBEAT_INTERVAL, default=1m"`
+	StartAt          string        `env:"START_AT, default=horizon"`
+	RetryBase        time.Duration `env:"POLL_RETRY_BASE, default=2s"`
+	RetryMax         time.Duration `env:"POLL_RETRY_MAX, default=5m"`
+	StepTimeout      time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
 }
 
 // ConfigError is one invalid Config field; Validate returns every one it
@@ -135,6 +141,10 @@ func (c Config) Validate() error {
 	if c.ReconcileDelay < 0 || c.ReconcileDelay >= 24*time.Hour {
 		bad("ReconcileDelay", "%v is outside 0..24h", c.ReconcileDelay)
 	}
+	if c.LastChanceBefore <= 0 || c.LastChanceBefore >= 24*time.Hour-c.ReconcileDelay {
+		bad("LastChanceBefore", "%v must be above 0 and below 24h minus CALLPUB_RECONCILE_DELAY (%v): after the reconciliation, before the day is gone",
+			c.LastChanceBefore, c.ReconcileDelay)
+	}
 	if c.Heartbeat <= 0 {
 		bad("Heartbeat", "must be positive, got %v", c.Heartbeat)
 	}
@@ -164,6 +174,10 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Owns filters the configured streams (sharding); nil owns all.
 	Owns func(Stream) bool
+	// MaxEventBytes is the largest record the event topic accepts
+	// (publisher.MaxMessageBytes); a call whose event is larger is
+	// quarantined instead of published. 0: no limit.
+	MaxEventBytes int
 	// OnPublished, when set, is called after each successful commit with the
 	// events that commit covered (the demo prints them). It must not block.
 	OnPublished func([]schemas.Event)
@@ -184,6 +198,8 @@ type Poller struct {
 	m       *metrics
 	owns    func(Stream) bool
 	onPub   func([]schemas.Event)
+
+	maxEventBytes int
 
 	sched   *scheduler
 	streams []*live
@@ -224,7 +240,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	d = d.withDefaults()
 	p := &Poller{
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
-		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished,
+		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes,
 		planner: planner{cfg: cfg, reach: d.Reach, wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}},
 	}
 	for _, s := range Streams(cfg.CCID, cfg.VDNs, cfg.Directions) {
@@ -287,6 +303,7 @@ func (p *Poller) queueFirstTurns(i int, st dedupe.StreamState, now time.Time) {
 	}
 	p.sched.add(&turn{stream: i, lane: laneSweep, due: sweepDue})
 	p.sched.add(&turn{stream: i, lane: laneReconcile, due: p.planner.nextReconcile(now, st.SealedDay)})
+	p.sched.add(&turn{stream: i, lane: laneLastChance, due: p.planner.nextLastChance(now, st.LastChanceDay)})
 }
 
 // Streams returns how many streams this poller owns.

@@ -11,18 +11,18 @@ import (
 // read fetches the planned window of a stream completely — the client pages,
 // checks consistency and splits — and checks the rows against our clock. An
 // empty window reads nothing.
-func (p *Poller) read(ctx context.Context, ls *live, w Window, now time.Time) ([]ccms.Call, error) {
+func (p *Poller) read(ctx context.Context, ls *live, w Window, now time.Time) (ccms.Read, error) {
 	if w.Empty() {
-		return nil, nil
+		return ccms.Read{}, nil
 	}
 	r, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End})
 	p.m.pages.Add(float64(r.Stats.Pages))
 	p.m.splits.Add(float64(r.Stats.Splits))
 	if err != nil {
-		return nil, fmt.Errorf("read window %v: %w", w, err)
+		return ccms.Read{}, fmt.Errorf("read window %v: %w", w, err)
 	}
 	p.checkClock(ls, r.Calls, now)
-	return r.Calls, nil
+	return r, nil
 }
 
 // futureTolerance is how far after our clock a row's time may lie before we

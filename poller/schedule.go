@@ -12,15 +12,16 @@ import (
 type lane int
 
 const (
-	laneFresh     lane = iota // the frequent step near now
-	laneSweep                 // long lookback, less often
-	laneReconcile             // all of yesterday, once a day
-	laneBackfill              // a fresh step of a stream far behind now
+	laneFresh      lane = iota // the frequent step near now
+	laneSweep                  // long lookback, less often
+	laneReconcile              // all of yesterday, once a day
+	laneBackfill               // a fresh step of a stream far behind now
+	laneLastChance             // all of yesterday once more, just before it leaves the API's reach
 	numLanes
 )
 
 func (l lane) String() string {
-	return [...]string{"fresh", "sweep", "reconcile", "backfill"}[l]
+	return [...]string{"fresh", "sweep", "reconcile", "backfill", "last_chance"}[l]
 }
 
 // turn is one unit of scheduled work: a lane of a stream, due at a time.
@@ -58,6 +59,8 @@ func newScheduler(streams int, pollInterval time.Duration) *scheduler {
 		laneSweep:     2 * pollInterval,
 		laneReconcile: 4 * pollInterval,
 		laneBackfill:  6 * pollInterval,
+		// The last chance has a deadline: it runs before anything but fresh work.
+		laneLastChance: pollInterval,
 	}
 	return s
 }

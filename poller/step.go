@@ -45,7 +45,7 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, error) {
 		}
 	case laneSweep:
 		next.due = done.Add(p.cfg.SweepInterval)
-	case laneReconcile:
+	case laneReconcile, laneLastChance:
 		next.due = out.wait
 	}
 	return next, nil
@@ -91,17 +91,18 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 		}
 		return outcome{idle: pl.idle, wait: pl.wait}, nil
 	}
-	rows, err := p.read(ctx, ls, pl.read, now)
+	r, err := p.read(ctx, ls, pl.read, now)
 	if err != nil {
 		return outcome{}, err
 	}
-	c := classify(ls.Stream, ls.state, rows, now, Horizon(now, p.reach))
+	c := classify(ls.Stream, ls.state, r, now, Horizon(now, p.reach))
 	n, err := p.deliver(ctx, ls, pl, c, now)
 	if err != nil {
 		return outcome{}, err
 	}
-	p.report(ctx, ls, pl, len(rows), n, now)
-	return outcome{fetched: len(rows), behind: pl.behind, wait: pl.wait}, nil
+	fetched := len(r.Calls) + len(r.Bad)
+	p.report(ctx, ls, pl, fetched, n, now)
+	return outcome{fetched: fetched, behind: pl.behind, wait: pl.wait}, nil
 }
 
 // report tells what a committed turn did, in its lane's words.
@@ -126,6 +127,13 @@ func (p *Poller) report(ctx context.Context, ls *live, pl plan, fetched, publish
 	case laneReconcile:
 		p.m.sealed.Inc()
 		p.log.Info("day sealed", "stream", ls.key, "day", pl.batch.SealedDay, "fetched", fetched, "published", published)
+	case laneLastChance:
+		level := slog.LevelDebug
+		if published > 0 {
+			level = slog.LevelWarn // late beyond the sweeps: worth knowing
+		}
+		p.log.Log(ctx, level, "last-chance read done, day sealed again", "stream", ls.key, "day", pl.batch.SealedDay,
+			"fetched", fetched, "published", published)
 	}
 }
 

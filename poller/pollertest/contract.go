@@ -182,7 +182,7 @@ func describe(keys []dedupe.Key) string {
 
 func sameState(a, b dedupe.StreamState) bool {
 	if a.Stream != b.Stream || !a.Cursor.Equal(b.Cursor) || !a.LastSweep.Equal(b.LastSweep) ||
-		a.SealedDay != b.SealedDay || len(a.Pending) != len(b.Pending) {
+		a.SealedDay != b.SealedDay || a.LastChanceDay != b.LastChanceDay || len(a.Pending) != len(b.Pending) {
 		return false
 	}
 	for i := range a.Pending {
