@@ -70,7 +70,7 @@ func pointer(doc map[string]any, ref string) (any, bool) {
 	return cur, true
 }
 
-func TestAsyncAPIDescribesBothTopicsAndEveryMessage(t *testing.T) {
+func TestAsyncAPIDescribesEveryTopicAndEveryMessage(t *testing.T) {
 	doc := asyncAPI(t)
 	if doc["asyncapi"] != "3.0.0" {
 		t.Errorf("asyncapi = %v, want 3.0.0", doc["asyncapi"])
@@ -95,15 +95,19 @@ func TestAsyncAPIDescribesBothTopicsAndEveryMessage(t *testing.T) {
 		}
 	})
 	// Every type's schema is some message's payload.
-	for _, typ := range []string{TypeCallCompleted, TypeGap, TypeDaySealed, TypeHeartbeat} {
+	for _, typ := range Types() {
 		name := strings.TrimPrefix(SchemaFor(typ), SchemaBase)
 		if !slices.Contains(files, name) {
 			t.Errorf("no message uses %s (%s)", name, typ)
 		}
 	}
-	// Both topics, each with a Kafka binding naming it, and messages keyed by VDN.
+	// Every topic, each with a Kafka binding naming it, and messages keyed by VDN.
 	channels, _ := doc["channels"].(map[string]any)
-	want := map[string]string{"callsCompleted": "cc.calls.completed", "streamControl": "cc.calls.control"}
+	want := map[string]string{"callsCompleted": "cc.calls.completed", "streamControl": "cc.calls.control",
+		"rowsQuarantined": "cc.calls.dlq"}
+	if len(channels) != len(want) {
+		t.Errorf("%d channels, want %d: a new topic needs its line here", len(channels), len(want))
+	}
 	for id, topic := range want {
 		ch, ok := channels[id].(map[string]any)
 		if !ok {

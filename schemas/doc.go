@@ -1,5 +1,5 @@
 // Package schemas is callpub's wire contract: the CloudEvents it puts on Kafka,
-// the JSON Schemas that describe them, and the AsyncAPI document of both topics.
+// the JSON Schemas that describe them, and the AsyncAPI document of its topics.
 //
 // Every event is a CloudEvents 1.0 event in structured JSON mode
 // (content type application/cloudevents+json): the whole event, attributes and
@@ -12,6 +12,7 @@
 //	com.huawei.ccms.stream.gap.v1           a span lost to the API's horizon (control topic)
 //	com.huawei.ccms.stream.day.sealed.v1    a (stream, day) is final, with its count (control topic)
 //	com.huawei.ccms.stream.heartbeat.v1     a stream's cursor: everything before it is published (control topic)
+//	com.huawei.ccms.row.quarantined.v1      a row that could not be decoded or used (dead-letter topic)
 //
 // Invariants:
 //
@@ -23,6 +24,11 @@
 //   - ContentHash covers the normalised call (times at millisecond precision,
 //     logDate excluded) before the phone-number policy is applied, so changing
 //     the policy never turns old calls into updates.
+//   - A quarantine record's id covers the stream, the window and RowSum of
+//     the raw row; its phone numbers follow the same policy as a call's, and
+//     a row that is not a JSON object has every digit masked unless the
+//     policy is plain.
+//   - Event.Size is the length of the record value the publisher writes.
 //   - Times on the wire are RFC 3339 in UTC with exactly three fractional
 //     digits; absent times are null.
 //   - Every produced event validates against the embedded JSON Schema of its

@@ -31,6 +31,7 @@ const (
 	SchemaGap           = SchemaBase + "stream-gap.v1.schema.json"
 	SchemaDaySealed     = SchemaBase + "stream-day-sealed.v1.schema.json"
 	SchemaHeartbeat     = SchemaBase + "stream-heartbeat.v1.schema.json"
+	SchemaQuarantined   = SchemaBase + "row-quarantined.v1.schema.json"
 )
 
 // SchemaFor returns the schema $id of an event type, or "" when unknown.
@@ -44,8 +45,15 @@ func SchemaFor(eventType string) string {
 		return SchemaDaySealed
 	case TypeHeartbeat:
 		return SchemaHeartbeat
+	case TypeQuarantined:
+		return SchemaQuarantined
 	}
 	return ""
+}
+
+// Types lists every event type, each with its schema (SchemaFor).
+func Types() []string {
+	return []string{TypeCallCompleted, TypeGap, TypeDaySealed, TypeHeartbeat, TypeQuarantined}
 }
 
 var compiled = sync.OnceValues(compile)
@@ -72,7 +80,7 @@ func compile() (map[string]*jsonschema.Schema, error) {
 		}
 	}
 	out := map[string]*jsonschema.Schema{}
-	for _, typ := range []string{TypeCallCompleted, TypeGap, TypeDaySealed, TypeHeartbeat} {
+	for _, typ := range Types() {
 		s, err := c.Compile(SchemaFor(typ))
 		if err != nil {
 			return nil, fmt.Errorf("compile schema of %s: %w", typ, err)
@@ -98,8 +106,10 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // against the embedded JSON Schema of its type, with a real draft 2020-12
 // validator, and then checks what a schema cannot express: partitionkey is
 // data.vdn, and for a call subject is callId, time is callEnd and id is the
-// EventID (or, for an update, UpdateEventID) of the call. Meant for tests in
-// any package and for tools; the publisher does not call it per event.
+// EventID (or, for an update, UpdateEventID) of the call; for a quarantine
+// record time is detectedAt, id is the record's and, unless numberPolicy is
+// plain, no phone number is left in the row. Meant for tests in any package
+// and for tools; the publisher does not call it per event.
 func Validate(eventJSON []byte) error {
 	schemas, err := compiled()
 	if err != nil {
@@ -156,6 +166,11 @@ func Validate(eventJSON []byte) error {
 		}
 		if want := (Stream{CCID: d.CCID, VDN: d.VDN, Dir: DirectionOf(d.Direction == "inbound")}).Key(); d.Stream != want {
 			return bad("data.stream %q does not match ccId, vdn and direction (%q)", d.Stream, want)
+		}
+		if head.Type == TypeQuarantined {
+			if err := checkQuarantined(head.ID, head.Time, head.Data); err != nil {
+				return bad("%w", err)
+			}
 		}
 		return nil
 	}

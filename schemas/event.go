@@ -24,6 +24,7 @@ const (
 	TypeGap           = "com.huawei.ccms.stream.gap.v1"
 	TypeDaySealed     = "com.huawei.ccms.stream.day.sealed.v1"
 	TypeHeartbeat     = "com.huawei.ccms.stream.heartbeat.v1"
+	TypeQuarantined   = "com.huawei.ccms.row.quarantined.v1"
 )
 
 // timeLayout is the only time format on the wire: RFC 3339, UTC, milliseconds.
@@ -47,6 +48,20 @@ type Event struct {
 	DataSchema      string          `json:"dataschema,omitempty"`
 	PartitionKey    string          `json:"partitionkey"` // the VDN as a decimal string; also the Kafka key
 	Data            json.RawMessage `json:"data"`
+}
+
+// Size is the length in bytes of the event's encoding, json.Marshal(e):
+// exactly the Kafka record value the publisher writes (its key and header
+// come on top; the publisher's MaxMessageBytes allows for them). Compare it
+// with that limit before publishing, so that an event too large for the
+// topic is set aside on its own instead of failing its whole batch. The
+// error is that of json.Marshal: Data that is not valid JSON.
+func (e Event) Size() (int, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // wireEvent is Event with its time as the wire string.

@@ -88,6 +88,10 @@ func goldenEvents(t testing.TB) map[string]Event {
 		"stream-day-sealed":          plain.DaySealed(Stream{CCID: 1, VDN: 25, Dir: Out}, "20260329", 1234, at),
 		"stream-heartbeat":           plain.Heartbeat(Stream{CCID: 1, VDN: 25, Dir: In}, at.Add(-2*time.Minute), at),
 		"stream-heartbeat-no-cursor": plain.Heartbeat(Stream{CCID: 1, VDN: 4999, Dir: Out}, time.Time{}, at),
+		"row-quarantined-plain":      quarantined(plain, badRow),
+		"row-quarantined-masked":     quarantined(masked, badRow),
+		"row-quarantined-hashed":     quarantined(hashed, badRow),
+		"row-quarantined-truncated":  quarantined(masked, truncatedRow),
 	}
 }
 
