@@ -13,7 +13,9 @@ import (
 )
 
 // Config is the Kafka side. Env names are relative to CALLPUB_KAFKA_.
-// Defaults live in the tags only: New validates and never substitutes.
+// Defaults live in the tags only: New validates and never substitutes, with
+// one exception: a zero MaxMessageBytes (a Config built in code before the
+// field existed) means its default.
 type Config struct {
 	// Brokers are bootstrap addresses, host:port, comma-separated in the env.
 	Brokers []string `env:"BROKERS"`
@@ -23,6 +25,16 @@ type Config struct {
 	// ControlTopic receives gap, day-sealed and heartbeat records; "" turns
 	// them off.
 	ControlTopic string `env:"CONTROL_TOPIC"`
+	// DLQTopic, the dead-letter topic, receives a quarantine record for each
+	// row that could not be decoded or used; "" turns them off (such rows are
+	// still counted and logged).
+	DLQTopic string `env:"DLQ_TOPIC"`
+	// MaxMessageBytes is the largest record batch the topics accept: their
+	// max.message.bytes (the broker's message.max.bytes unless the topic
+	// overrides it). Publish refuses a larger event before sending anything,
+	// and MaxMessageBytes() tells callers the largest event that fits. Zero
+	// means the default.
+	MaxMessageBytes int `env:"MAX_MESSAGE_BYTES, default=1000000"`
 	// Compression of record batches: none, snappy, lz4 or zstd. The default,
 	// lz4, is the cheapest codec in CPU on both sides while still shrinking
 	// batches of similar JSON events several times; every Kafka client and
@@ -89,7 +101,27 @@ func (c Config) validate() error {
 	if c.WriteTimeout <= 0 {
 		p.add("WriteTimeout", "%v: must be above 0", c.WriteTimeout)
 	}
+	if c.MaxMessageBytes != 0 && c.MaxMessageBytes < minMessageBytes {
+		p.add("MaxMessageBytes", "%d: must be at least %d (Kafka's default is %d)",
+			c.MaxMessageBytes, minMessageBytes, defaultMessageBytes)
+	}
 	return errors.Join(p...)
+}
+
+const (
+	// defaultMessageBytes is MaxMessageBytes when zero: the tag's default,
+	// Kafka's default max.message.bytes rounded down.
+	defaultMessageBytes = 1_000_000
+	// minMessageBytes leaves room for an event beside a record's framing.
+	minMessageBytes = 1024
+)
+
+// messageBytes is MaxMessageBytes, or its default when zero.
+func (c Config) messageBytes() int {
+	if c.MaxMessageBytes == 0 {
+		return defaultMessageBytes
+	}
+	return c.MaxMessageBytes
 }
 
 // checkTopics checks the brokers, the topics and the compression.
@@ -108,14 +140,30 @@ func (c Config) checkTopics(p *problems) {
 	case !topicName.MatchString(c.Topic):
 		p.add("Topic", "%q is not a legal Kafka topic name", c.Topic)
 	}
-	if c.ControlTopic != "" && !topicName.MatchString(c.ControlTopic) {
-		p.add("ControlTopic", "%q is not a legal Kafka topic name", c.ControlTopic)
-	}
-	if c.ControlTopic != "" && c.ControlTopic == c.Topic {
-		p.add("ControlTopic", "%q is also CALLPUB_KAFKA_TOPIC: use a separate topic", c.ControlTopic)
-	}
+	checkOptionalTopic(p, "ControlTopic", c.ControlTopic, namedTopic{"CALLPUB_KAFKA_TOPIC", c.Topic})
+	checkOptionalTopic(p, "DLQTopic", c.DLQTopic, namedTopic{"CALLPUB_KAFKA_TOPIC", c.Topic},
+		namedTopic{"CALLPUB_KAFKA_CONTROL_TOPIC", c.ControlTopic})
 	if _, ok := compressions[c.Compression]; !ok {
 		p.add("Compression", "%q is not one of none, snappy, lz4, zstd", c.Compression)
+	}
+}
+
+// namedTopic is a topic setting and its value.
+type namedTopic struct{ variable, topic string }
+
+// checkOptionalTopic checks an optional topic: when set, a legal name and
+// none of the topics configured before it.
+func checkOptionalTopic(p *problems, field, topic string, others ...namedTopic) {
+	if topic == "" {
+		return
+	}
+	if !topicName.MatchString(topic) {
+		p.add(field, "%q is not a legal Kafka topic name", topic)
+	}
+	for _, o := range others {
+		if topic == o.topic {
+			p.add(field, "%q is also %s: use a separate topic", topic, o.variable)
+		}
 	}
 }
 
@@ -157,6 +205,18 @@ func unwrapPathError(err error) string {
 		return fmt.Sprintf("%s %s: %v", pe.Op, pe.Path, pe.Err)
 	}
 	return err.Error()
+}
+
+// topics are the configured topics: the call topic, then the control and
+// dead-letter topics when set.
+func (c Config) topics() []string {
+	topics := []string{c.Topic}
+	for _, t := range []string{c.ControlTopic, c.DLQTopic} {
+		if t != "" {
+			topics = append(topics, t)
+		}
+	}
+	return topics
 }
 
 // brokerList is the brokers for messages: "a:9092,b:9092".

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +15,12 @@ import (
 // validConfig is what the env tags' defaults give, plus brokers.
 func validConfig() Config {
 	return Config{
-		Brokers:      []string{"127.0.0.1:9092", "kafka-1.example:9093"},
-		Topic:        "cc.calls.completed",
-		Compression:  "lz4",
-		BatchTimeout: 5 * time.Millisecond,
-		WriteTimeout: 10 * time.Second,
+		Brokers:         []string{"127.0.0.1:9092", "kafka-1.example:9093"},
+		Topic:           "cc.calls.completed",
+		Compression:     "lz4",
+		BatchTimeout:    5 * time.Millisecond,
+		WriteTimeout:    10 * time.Second,
+		MaxMessageBytes: 1_000_000,
 	}
 }
 
@@ -42,6 +44,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"a topic with a space", func(c *Config) { c.Topic = "cc calls" }, "Topic", `"cc calls" is not a legal Kafka topic name`},
 		{"the control topic is the call topic", func(c *Config) { c.ControlTopic = c.Topic },
 			"ControlTopic", `"cc.calls.completed" is also CALLPUB_KAFKA_TOPIC: use a separate topic`},
+		{"a dead-letter topic with a slash", func(c *Config) { c.DLQTopic = "cc/dlq" },
+			"DLQTopic", `"cc/dlq" is not a legal Kafka topic name`},
+		{"a dead-letter topic name longer than Kafka allows", func(c *Config) { c.DLQTopic = strings.Repeat("d", 250) },
+			"DLQTopic", `"` + strings.Repeat("d", 250) + `" is not a legal Kafka topic name`},
+		{"the dead-letter topic is the call topic", func(c *Config) { c.DLQTopic = c.Topic },
+			"DLQTopic", `"cc.calls.completed" is also CALLPUB_KAFKA_TOPIC: use a separate topic`},
+		{"the dead-letter topic is the control topic", func(c *Config) { c.ControlTopic, c.DLQTopic = "cc.calls.control", "cc.calls.control" },
+			"DLQTopic", `"cc.calls.control" is also CALLPUB_KAFKA_CONTROL_TOPIC: use a separate topic`},
 		{"an unknown compression", func(c *Config) { c.Compression = "gzipx" },
 			"Compression", `"gzipx" is not one of none, snappy, lz4, zstd`},
 		{"gzip is not offered", func(c *Config) { c.Compression = "gzip" },
@@ -64,6 +74,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"a zero batch timeout", func(c *Config) { c.BatchTimeout = 0 },
 			"BatchTimeout", "0s: must be above 0 (a few ms; kafka-go's zero means 1s)"},
 		{"a zero write timeout", func(c *Config) { c.WriteTimeout = 0 }, "WriteTimeout", "0s: must be above 0"},
+		{"a message limit below 1 KiB", func(c *Config) { c.MaxMessageBytes = 1023 },
+			"MaxMessageBytes", "1023: must be at least 1024 (Kafka's default is 1000000)"},
+		{"a negative message limit", func(c *Config) { c.MaxMessageBytes = -1 },
+			"MaxMessageBytes", "-1: must be at least 1024 (Kafka's default is 1000000)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +144,10 @@ func TestNewAcceptsEverySupportedSetting(t *testing.T) {
 		{"SCRAM-SHA-512 with a control topic", func(c *Config) {
 			c.SASLMechanism, c.Username, c.Password, c.ControlTopic = "SCRAM-SHA-512", "u", "p", "cc.calls.control"
 		}},
+		{"a dead-letter topic", func(c *Config) { c.DLQTopic = "cc.calls.dlq" }},
+		{"control and dead-letter topics", func(c *Config) { c.ControlTopic, c.DLQTopic = "cc.calls.control", "cc.calls.dlq" }},
+		{"the smallest message limit", func(c *Config) { c.MaxMessageBytes = 1024 }},
+		{"no message limit set in code: the default", func(c *Config) { c.MaxMessageBytes = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,11 @@ import (
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("publisher closed")
 
-// PublishError is every error of Publish and PublishControl. Failed lists the
+// ErrTooLarge says an event is larger than MaxMessageBytes: its batch failed
+// before anything was sent. Retrying cannot help; check Event.Size first.
+var ErrTooLarge = errors.New("event larger than the topic accepts (CALLPUB_KAFKA_MAX_MESSAGE_BYTES)")
+
+// PublishError is every error of Publish, PublishControl and PublishDLQ. Failed lists the
 // ids of the events Kafka did not acknowledge; events not listed were
 // acknowledged, unless Unknown is set. Callers must not mark any event seen
 // when they get a PublishError: retrying the whole batch is safe (event ids

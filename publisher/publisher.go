@@ -15,6 +15,9 @@
 //     stream in flight; kafka-go writes a partition's batches one at a time).
 //   - Delivery is at least once. kafka-go has no idempotent producer, so a
 //     retried batch can land twice; deterministic event ids make that safe.
+//   - An event larger than the topic accepts (Event.Size above
+//     MaxMessageBytes) fails its batch before anything is sent; callers
+//     check sizes first, so a large event never costs its neighbours.
 //   - Topics are never created: auto-creation is off and CheckTopic looks
 //     topics up with a Metadata request that cannot create them.
 //   - No kafka-go default is relied on silently: every Writer and Transport
@@ -39,9 +42,9 @@ import (
 	"github.com/callpub/callpub/schemas"
 )
 
-// Publisher writes events to the call topic and the optional control topic
-// through one kafka.Writer (messages carry their topic). It is safe for
-// concurrent use.
+// Publisher writes events to the call topic and the optional control and
+// dead-letter topics through one kafka.Writer (messages carry their topic).
+// It is safe for concurrent use.
 type Publisher struct {
 	cfg       Config
 	log       *slog.Logger
@@ -67,9 +70,16 @@ const (
 	// streams share a partition, so a larger cap lets concurrent Publish calls
 	// share one produce request instead of queueing behind each other.
 	batchSize = 1000
-	// batchBytes is the broker's default message.max.bytes (1 MiB); kafka-go
-	// uses the same number. A single event is far below it.
-	batchBytes = 1 << 20
+	// batchOverhead is the header of a Kafka record batch (v2): the broker
+	// checks max.message.bytes against the whole batch, header included.
+	batchOverhead = 61
+	// recordFraming is what a batch of one event adds to the event's value:
+	// the batch header (61 bytes), the record's own framing (at most 28
+	// bytes of varints and attributes), the key (at most 4) and the
+	// content-type header (42): 135, rounded up to leave room for a
+	// compression frame. Compressed values
+	// are smaller in practice: JSON shrinks several times.
+	recordFraming = 256
 	// metadataTTL is how long topic metadata is cached (kafka-go default 6 s).
 	metadataTTL = 6 * time.Second
 	// idleTimeout closes unused broker connections (kafka-go default 30 s).
@@ -101,7 +111,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Publisher
 	w := &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...),
 		// No fixed Topic: every message names its topic, so one writer (one
-		// connection pool, one metadata cache) serves both topics.
+		// connection pool, one metadata cache) serves every topic.
 		Topic: "",
 		// The Java client's partitioner: any producer hashing the key "25" with
 		// murmur2 picks the same partition. The zero value is round-robin,
@@ -112,11 +122,13 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Publisher
 		WriteBackoffMin: writeBackoffMin,
 		WriteBackoffMax: writeBackoffMax,
 		BatchSize:       batchSize,
-		BatchBytes:      batchBytes,
-		BatchTimeout:    cfg.BatchTimeout, // the zero value means 1 s: each synchronous write would wait
-		ReadTimeout:     cfg.WriteTimeout, // metadata lookups of the writer
-		WriteTimeout:    cfg.WriteTimeout,
-		RequiredAcks:    kafka.RequireAll, // the zero value is RequireNone: fire and forget
+		// A batch, with its header, stays within the topics' limit; kafka-go
+		// refuses a single message above it (MaxMessageBytes keeps them below).
+		BatchBytes:   int64(cfg.messageBytes() - batchOverhead),
+		BatchTimeout: cfg.BatchTimeout, // the zero value means 1 s: each synchronous write would wait
+		ReadTimeout:  cfg.WriteTimeout, // metadata lookups of the writer
+		WriteTimeout: cfg.WriteTimeout,
+		RequiredAcks: kafka.RequireAll, // the zero value is RequireNone: fire and forget
 		// Synchronous: WriteMessages returns the outcome of every message.
 		// Async has no backpressure and reports errors only to Completion.
 		Async:       false,
@@ -149,17 +161,13 @@ func (c Config) transport() (*kafka.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	topics := []string{c.Topic}
-	if c.ControlTopic != "" {
-		topics = append(topics, c.ControlTopic)
-	}
 	return &kafka.Transport{
 		Dial:        (&net.Dialer{Timeout: c.WriteTimeout}).DialContext,
 		DialTimeout: c.WriteTimeout, // kafka-go default 5 s
 		IdleTimeout: idleTimeout,
 		MetadataTTL: metadataTTL,
 		// Cache metadata of our topics only, not of every topic in the cluster.
-		MetadataTopics: topics,
+		MetadataTopics: c.topics(),
 		ClientID:       clientID,
 		TLS:            tlsCfg, // nil: plaintext
 		SASL:           mech,   // nil: no SASL
@@ -193,6 +201,23 @@ func (p *Publisher) PublishControl(ctx context.Context, events ...schemas.Event)
 	return p.publish(ctx, p.cfg.ControlTopic, events)
 }
 
+// PublishDLQ writes quarantine records (schemas.Encoder Quarantined) to the
+// dead-letter topic, with the same guarantees as Publish. It is a no-op
+// returning nil when no dead-letter topic is configured.
+func (p *Publisher) PublishDLQ(ctx context.Context, events ...schemas.Event) error {
+	if p.cfg.DLQTopic == "" {
+		return nil
+	}
+	return p.publish(ctx, p.cfg.DLQTopic, events)
+}
+
+// MaxMessageBytes is the largest event, in schemas.Event.Size bytes, that
+// Publish, PublishControl and PublishDLQ accept: the configured
+// MaxMessageBytes less the room the record's key, header and batch framing
+// take. Check events against it before publishing: a larger one fails its
+// whole batch, before anything is sent.
+func (p *Publisher) MaxMessageBytes() int { return p.cfg.messageBytes() - recordFraming }
+
 func (p *Publisher) publish(ctx context.Context, topic string, events []schemas.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -206,7 +231,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, events []schemas.
 	}
 	msgs := make([]kafka.Message, len(events))
 	for i, e := range events {
-		m, err := message(topic, e)
+		m, err := message(topic, e, p.MaxMessageBytes())
 		if err != nil {
 			return fail(err, ids(events), false) // nothing was sent
 		}

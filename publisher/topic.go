@@ -16,10 +16,14 @@ type TopicInfo struct {
 	// configured.
 	ControlTopic      string
 	ControlPartitions int
+	// DLQTopic and DLQPartitions are set when a dead-letter topic is
+	// configured.
+	DLQTopic      string
+	DLQPartitions int
 }
 
-// CheckTopic asks the brokers for the call topic (and the control topic, when
-// set) and returns their partition counts, or a *TopicError that says what is
+// CheckTopic asks the brokers for the call topic (and the control and
+// dead-letter topics, when set) and returns their partition counts, or a *TopicError that says what is
 // wrong: `kafka topic "x" does not exist on brokers a,b: create it
 // (auto-creation is off)`. It uses a Metadata request through kafka.Client,
 // which never creates a topic (kafka.Conn.ReadPartitions would, on a broker
@@ -32,15 +36,12 @@ func (p *Publisher) CheckTopic(ctx context.Context) (TopicInfo, error) {
 	}
 	defer transport.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Timeout: p.cfg.WriteTimeout, Transport: transport}
-	topics := []string{p.cfg.Topic}
-	if p.cfg.ControlTopic != "" {
-		topics = append(topics, p.cfg.ControlTopic)
-	}
+	topics := p.cfg.topics()
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return TopicInfo{}, fmt.Errorf("kafka metadata from brokers %s: %w", p.cfg.brokerList(), err)
 	}
-	info := TopicInfo{ControlTopic: p.cfg.ControlTopic}
+	info := TopicInfo{ControlTopic: p.cfg.ControlTopic, DLQTopic: p.cfg.DLQTopic}
 	var errs []error
 	for _, name := range topics {
 		n, err := p.partitions(md, name)
@@ -48,10 +49,13 @@ func (p *Publisher) CheckTopic(ctx context.Context) (TopicInfo, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if name == p.cfg.Topic {
+		switch name { // Config.validate keeps the three names distinct
+		case p.cfg.Topic:
 			info.Topic, info.Partitions = name, n
-		} else {
+		case p.cfg.ControlTopic:
 			info.ControlPartitions = n
+		case p.cfg.DLQTopic:
+			info.DLQPartitions = n
 		}
 	}
 	return info, errors.Join(errs...)
