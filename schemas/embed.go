@@ -119,15 +119,7 @@ func Validate(eventJSON []byte) error {
 	if err != nil {
 		return fmt.Errorf("validate event: %w", err)
 	}
-	var head struct {
-		ID           string          `json:"id"`
-		Type         string          `json:"type"`
-		Source       string          `json:"source"`
-		Subject      string          `json:"subject"`
-		Time         string          `json:"time"`
-		PartitionKey string          `json:"partitionkey"`
-		Data         json.RawMessage `json:"data"`
-	}
+	var head eventHead
 	if err := json.Unmarshal(eventJSON, &head); err != nil {
 		return fmt.Errorf("validate event: %w", err)
 	}
@@ -138,59 +130,98 @@ func Validate(eventJSON []byte) error {
 	if err := s.Validate(doc); err != nil {
 		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
 	}
-	var d struct { // the schema has checked the shape
-		CCID        int       `json:"ccId"`
-		VDN         int       `json:"vdn"`
-		Direction   string    `json:"direction"`
-		CallID      string    `json:"callId"`
-		CallEnd     Timestamp `json:"callEnd"`
-		Update      bool      `json:"update"`
-		ContentHash string    `json:"contentHash"`
-		Stream      string    `json:"stream"`
-	}
+	var d eventData
 	if err := json.Unmarshal(head.Data, &d); err != nil {
 		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
 	}
-	bad := func(format string, args ...any) error {
-		return &ValidationError{ID: head.ID, Type: head.Type, Err: fmt.Errorf(format, args...)}
+	check := checkCall
+	if head.Type != TypeCallCompleted {
+		check = checkStreamRecord
 	}
+	if err := check(head, d); err != nil {
+		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
+	}
+	return nil
+}
+
+// eventHead is what Validate reads of an event's attributes.
+type eventHead struct {
+	ID           string          `json:"id"`
+	Type         string          `json:"type"`
+	Source       string          `json:"source"`
+	Subject      string          `json:"subject"`
+	Time         string          `json:"time"`
+	PartitionKey string          `json:"partitionkey"`
+	Data         json.RawMessage `json:"data"`
+}
+
+// eventData is what Validate reads of any event's data, once the schema
+// has checked its shape.
+type eventData struct {
+	CCID        int       `json:"ccId"`
+	VDN         int       `json:"vdn"`
+	Direction   string    `json:"direction"`
+	CallID      string    `json:"callId"`
+	CallEnd     Timestamp `json:"callEnd"`
+	Update      bool      `json:"update"`
+	ContentHash string    `json:"contentHash"`
+	Stream      string    `json:"stream"`
+}
+
+// checkKey checks what every event shares: partitionkey and source name
+// data's VDN (and ccId).
+func checkKey(head eventHead, d eventData) error {
 	if want := strconv.Itoa(d.VDN); head.PartitionKey != want {
-		return bad("partitionkey %q is not data.vdn %q", head.PartitionKey, want)
+		return fmt.Errorf("partitionkey %q is not data.vdn %q", head.PartitionKey, want)
 	}
 	if suffix := fmt.Sprintf("/%d/vdn/%d", d.CCID, d.VDN); !strings.HasSuffix(head.Source, suffix) {
-		return bad("source %q does not end in data's ccId and vdn (%s)", head.Source, suffix)
+		return fmt.Errorf("source %q does not end in data's ccId and vdn (%s)", head.Source, suffix)
 	}
-	if head.Type != TypeCallCompleted {
-		if head.Subject != d.Stream {
-			return bad("subject %q is not data.stream %q", head.Subject, d.Stream)
-		}
-		if want := (Stream{CCID: d.CCID, VDN: d.VDN, Dir: DirectionOf(d.Direction == "inbound")}).Key(); d.Stream != want {
-			return bad("data.stream %q does not match ccId, vdn and direction (%q)", d.Stream, want)
-		}
-		if head.Type == TypeQuarantined {
-			if err := checkQuarantined(head.ID, head.Time, head.Data); err != nil {
-				return bad("%w", err)
-			}
-		}
-		return nil
+	return nil
+}
+
+// checkStreamRecord checks a control or quarantine record: its key, its
+// subject and data.stream name the stream of data, and a quarantine record
+// meets checkQuarantined.
+func checkStreamRecord(head eventHead, d eventData) error {
+	if err := checkKey(head, d); err != nil {
+		return err
+	}
+	if head.Subject != d.Stream {
+		return fmt.Errorf("subject %q is not data.stream %q", head.Subject, d.Stream)
+	}
+	if want := (Stream{CCID: d.CCID, VDN: d.VDN, Dir: DirectionOf(d.Direction == "inbound")}).Key(); d.Stream != want {
+		return fmt.Errorf("data.stream %q does not match ccId, vdn and direction (%q)", d.Stream, want)
+	}
+	if head.Type == TypeQuarantined {
+		return checkQuarantined(head.ID, head.Time, head.Data)
+	}
+	return nil
+}
+
+// checkCall checks a call-completed event: its key, subject is callId, time
+// is callEnd and id is the call's (EventID, or UpdateEventID for an update).
+func checkCall(head eventHead, d eventData) error {
+	if err := checkKey(head, d); err != nil {
+		return err
 	}
 	if head.Subject != d.CallID {
-		return bad("subject %q is not data.callId %q", head.Subject, d.CallID)
+		return fmt.Errorf("subject %q is not data.callId %q", head.Subject, d.CallID)
 	}
 	if want := FormatTime(d.CallEnd.Time); head.Time != want {
-		return bad("time %s is not data.callEnd %s", head.Time, want)
+		return fmt.Errorf("time %s is not data.callEnd %s", head.Time, want)
 	}
 	inbound := d.Direction == "inbound"
 	want := EventID(d.CCID, d.VDN, inbound, d.CallID)
 	if d.Update {
 		hash, err := strconv.ParseUint(d.ContentHash, 16, 64)
 		if err != nil {
-			return bad("data.contentHash: %v", err)
+			return fmt.Errorf("data.contentHash: %v", err)
 		}
 		want = UpdateEventID(d.CCID, d.VDN, inbound, d.CallID, hash)
 	}
 	if head.ID != want {
-		return bad("id is not the id of the call (want %s)", want)
+		return fmt.Errorf("id is not the id of the call (want %s)", want)
 	}
 	return nil
 }
