@@ -1,8 +1,6 @@
 package poller
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -22,12 +20,11 @@ type item struct {
 type badRow struct {
 	raw    json.RawMessage // as received; phone numbers untreated
 	reason string          // without the row's content
-	sum    string          // hex SHA-256 of raw: the row's identity in the store
+	sum    string          // schemas.RowSum of raw: the row's identity in the store and on the DLQ
 }
 
 func newBadRow(raw json.RawMessage, reason string) badRow {
-	sum := sha256.Sum256(raw)
-	return badRow{raw: raw, reason: reason, sum: hex.EncodeToString(sum[:])}
+	return badRow{raw: raw, reason: reason, sum: schemas.RowSum(raw)}
 }
 
 // classified is a window's rows sorted for delivery.

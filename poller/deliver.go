@@ -195,7 +195,7 @@ func (p *Poller) quarantine(ctx context.Context, ls *live, pl plan, bad []badRow
 	for _, r := range bad {
 		if isNew[r.sum] {
 			isNew[r.sum] = false // a row listed twice is reported once
-			records = append(records, p.enc.Quarantined(ls.Stream, pl.read.Start, pl.read.End, r.reason, r.raw, now))
+			records = append(records, p.deadLetter(ls, pl, r, now))
 			marks = append(marks, dedupe.Quarantined{Sum: r.sum, DetectedAt: now})
 		}
 	}
@@ -206,16 +206,31 @@ func (p *Poller) quarantine(ctx context.Context, ls *live, pl plan, bad []badRow
 	return nil
 }
 
-// oversizeRow is the bad row of a call whose event is larger than the topic
-// accepts: the start of the event, as a JSON string, stands for the row.
-func oversizeRow(e schemas.Event, size, limit int) badRow {
-	const keep = 2048
-	head := string(e.Data)
-	if len(head) > keep {
-		head = head[:keep]
+// deadLetter is the dead-letter record of a bad row. A row too large for
+// the topic itself is cut to its start, carried as a JSON string.
+func (p *Poller) deadLetter(ls *live, pl plan, r badRow, now time.Time) schemas.Event {
+	e := p.enc.Quarantined(ls.Stream, pl.read.Start, pl.read.End, r.reason, r.raw, now)
+	if n, err := e.Size(); p.maxEventBytes > 0 && (err != nil || n > p.maxEventBytes) {
+		e = p.enc.Quarantined(ls.Stream, pl.read.Start, pl.read.End, r.reason+" (row cut to its start)", headOf(r.raw), now)
 	}
-	raw, _ := json.Marshal(head) // a string always marshals
-	return newBadRow(raw, fmt.Sprintf("call %s: its event of %d bytes is larger than the topic accepts (%d bytes, CALLPUB_KAFKA_MAX_MESSAGE_BYTES)",
+	return e
+}
+
+// headOf is the start of b as a JSON string: what stands for a row or an
+// event too large to carry whole.
+func headOf(b []byte) json.RawMessage {
+	const keep = 2048
+	if len(b) > keep {
+		b = b[:keep]
+	}
+	raw, _ := json.Marshal(string(b)) // a string always marshals
+	return raw
+}
+
+// oversizeRow is the bad row of a call whose event is larger than the topic
+// accepts: the start of the event's data stands for the row.
+func oversizeRow(e schemas.Event, size, limit int) badRow {
+	return newBadRow(headOf(e.Data), fmt.Sprintf("call %s: its event of %d bytes is larger than the topic accepts (%d bytes, CALLPUB_KAFKA_MAX_MESSAGE_BYTES)",
 		e.Subject, size, limit))
 }
 

@@ -99,7 +99,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	p, err := poller.New(cfg.Poll, poller.Deps{
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
 		Reach: client.Reach(), Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
+		MaxEventBytes: pub.MaxMessageBytes(),
 	})
+	if err != nil {
+		return err
+	}
+	ret, err := newRetention(cfg, store, client.Reach(), logger, reg)
 	if err != nil {
 		return err
 	}
@@ -111,7 +116,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 			h.onReady(addr)
 		}
 	}
-	err = runWorkers(ctx, cfg.HTTPAddr, client.MaxInFlight(), p, reg, started)
+	err = runWorkers(ctx, cfg.HTTPAddr, client.MaxInFlight(), p, reg, started, ret.run)
 	logger.Info("callpub stopping", "err", err)
 	return err
 }
@@ -159,10 +164,11 @@ func checkEventTopic(ctx context.Context, pub *publisher.Publisher) (publisher.T
 }
 
 // runWorkers listens on the ops address and runs, under one errgroup, the
-// poller's workers (their number caps the requests in flight) and the ops
-// server, until ctx ends or one of them fails. started is told the ops
-// address once everything runs.
-func runWorkers(ctx context.Context, addr string, workers int, p *poller.Poller, reg *prometheus.Registry, started func(addr string)) error {
+// poller's workers (their number caps the requests in flight), the ops
+// server and the loops (the store's retention), until ctx ends or one of
+// them fails. started is told the ops address once everything runs.
+func runWorkers(ctx context.Context, addr string, workers int, p *poller.Poller, reg *prometheus.Registry,
+	started func(addr string), loops ...func(context.Context) error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("ops listener CALLPUB_HTTP_ADDR=%s: %w", addr, err)
@@ -172,6 +178,9 @@ func runWorkers(ctx context.Context, addr string, workers int, p *poller.Poller,
 	g, gctx := errgroup.WithContext(ctx)
 	for range workers {
 		g.Go(func() error { return p.Work(gctx) })
+	}
+	for _, loop := range loops {
+		g.Go(func() error { return loop(gctx) })
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
