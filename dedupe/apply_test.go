@@ -156,3 +156,22 @@ func TestAQuarantinedRowIsNewOnlyUntilCommitted(t *testing.T) {
 		t.Error("a quarantined row without a sum was accepted")
 	}
 }
+
+func TestGapsInListsOnlyTheStreamsGapsThatOverlapTheSpan(t *testing.T) {
+	s := open(t, options(t))
+	day := time.Date(2026, 3, 28, 0, 0, 0, 0, time.UTC)
+	gaps := []dedupe.Gap{
+		{Stream: testStream, Start: day.Add(-2 * time.Hour), End: day.Add(time.Hour)},
+		{Stream: testStream, Start: day.Add(25 * time.Hour), End: day.Add(26 * time.Hour)},
+		{Stream: "1/26/in", Start: day.Add(time.Hour), End: day.Add(2 * time.Hour)},
+	}
+	for _, g := range gaps {
+		if err := s.Commit(dedupe.Batch{Stream: g.Stream, Gaps: []dedupe.Gap{g}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GapsIn(testStream, day, day.Add(24*time.Hour))
+	if err != nil || len(got) != 1 || !got[0].Start.Equal(gaps[0].Start) {
+		t.Errorf("GapsIn = %+v, %v; want only the gap reaching into the day", got, err)
+	}
+}

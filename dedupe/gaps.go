@@ -37,3 +37,19 @@ func (s *Store) Gaps() ([]Gap, error) {
 	}
 	return out, nil
 }
+
+// GapsIn returns the gaps of stream that overlap [from, to), ordered by
+// Start: what a day's seal must admit to.
+func (s *Store) GapsIn(stream string, from, to time.Time) ([]Gap, error) {
+	all, err := s.Gaps()
+	if err != nil {
+		return nil, err
+	}
+	var out []Gap
+	for _, g := range all {
+		if g.Stream == stream && g.Start.Before(to) && g.End.After(from) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
