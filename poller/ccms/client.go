@@ -94,25 +94,37 @@ func (c *Client) attempt(ctx context.Context, body []byte) (Page, Outcome, error
 		return Page{}, out(resp.StatusCode, err), err
 	}
 	if int64(len(raw)) > c.maxBody {
-		err := &DecodeError{Status: resp.StatusCode, Excerpt: excerpt(raw),
-			Err: fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, c.maxBody)}
+		err := bodyError(resp.StatusCode, raw, 0, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, c.maxBody))
 		return Page{}, out(resp.StatusCode, err), err
 	}
 	if resp.StatusCode != http.StatusOK {
-		err := &StatusError{
-			Code:       resp.StatusCode,
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
-			Excerpt:    excerpt(raw),
-			Host:       c.host,
-			Date:       resp.Header.Get("Date"),
-		}
-		if resp.StatusCode == http.StatusUnauthorized {
-			err.SignedAt, err.Signing = signedAt, c.sign.describe()
-		}
+		err := c.statusError(resp, raw, signedAt)
 		return Page{}, out(resp.StatusCode, err), err
 	}
 	page, err := decodeResponse(resp.StatusCode, raw, c.loc)
 	return page, out(resp.StatusCode, err), err
+}
+
+// statusError describes a response other than HTTP 200. Its Retry-After is
+// capped at Config.RetryMaxDelay: it pauses the shared budget, so one
+// gateway's "come back tomorrow" must not stop every stream for a day.
+func (c *Client) statusError(resp *http.Response, raw []byte, signedAt time.Time) *StatusError {
+	err := &StatusError{
+		Code:       resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+		Excerpt:    excerpt(raw),
+		Host:       c.host,
+		Date:       resp.Header.Get("Date"),
+	}
+	if err.RetryAfter > c.maxDelay {
+		c.log.Warn("ccms: capped the server's Retry-After at the longest retry delay (CCMS_RETRY_MAX_DELAY)",
+			"host", c.host, "status", resp.StatusCode, "retry_after", err.RetryAfter.String(), "cap", c.maxDelay.String())
+		err.RetryAfter = c.maxDelay
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		err.SignedAt, err.Signing = signedAt, c.sign.describe()
+	}
+	return err
 }
 
 // newRequest builds one signed request around body. The signed host is the

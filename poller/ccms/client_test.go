@@ -113,6 +113,7 @@ func TestQueryCallsErrors(t *testing.T) {
 		retryAtLeast time.Duration // RetryAfter(err) lower bound, for HTTP dates
 		wantText     []string
 		wantAs       any
+		config       func(*Config) // nil: testConfig as is
 	}{
 		{
 			name:      "401 is an auth error that says what to check and never echoes the signature",
@@ -136,13 +137,21 @@ func TestQueryCallsErrors(t *testing.T) {
 		{
 			name:      "429 with Retry-After in seconds is retried and carries the delay",
 			handler:   statusHandler(429, map[string]string{"Retry-After": "7"}, ""),
-			wantClass: ClassTransient, wantAttempts: 3, wantStatus: 429, wantRetry: 7 * time.Second, wantAs: new(*StatusError),
-			wantText: []string{"attempt 3 of 3", "http 429 too many requests", "retry after 7s"},
+			config:    func(c *Config) { c.MaxAttempts, c.RetryMaxDelay = 1, time.Minute },
+			wantClass: ClassTransient, wantAttempts: 1, wantStatus: 429, wantRetry: 7 * time.Second, wantAs: new(*StatusError),
+			wantText: []string{"http 429 too many requests", "retry after 7s"},
+		},
+		{
+			name:      "429 with a Retry-After over RetryMaxDelay is retried after the capped delay, which it carries",
+			handler:   statusHandler(429, map[string]string{"Retry-After": "7"}, ""),
+			wantClass: ClassTransient, wantAttempts: 3, wantStatus: 429, wantRetry: 20 * time.Millisecond, wantAs: new(*StatusError),
+			wantText: []string{"attempt 3 of 3", "http 429 too many requests", "retry after 20ms"},
 		},
 		{
 			name:      "429 with Retry-After as an HTTP date is parsed against the client's clock",
 			handler:   statusHandler(429, map[string]string{"Retry-After": retryDate}, ""),
-			wantClass: ClassTransient, wantAttempts: 3, wantStatus: 429, retryAtLeast: time.Minute, wantAs: new(*StatusError),
+			config:    func(c *Config) { c.MaxAttempts, c.RetryMaxDelay = 1, 5*time.Minute },
+			wantClass: ClassTransient, wantAttempts: 1, wantStatus: 429, retryAtLeast: time.Minute, wantAs: new(*StatusError),
 			wantText: []string{"http 429"},
 		},
 		{
@@ -173,10 +182,10 @@ func TestQueryCallsErrors(t *testing.T) {
 			wantClass: ClassPermanent, wantAttempts: 1, wantStatus: 404, wantAs: new(*StatusError),
 		},
 		{
-			name:      "truncated JSON is a decode error with the status and an excerpt, retried",
+			name:      "truncated JSON is a decode error with the status, the length and where it broke, retried",
 			handler:   statusHandler(200, nil, string(readFixture(t, "truncated.json"))),
 			wantClass: ClassTransient, wantAttempts: 3, wantStatus: 200, wantAs: new(*DecodeError),
-			wantText: []string{"decode response (http 200", `"resultCode\":\"0100000\"`, "invalid character"},
+			wantText: []string{"decode response (http 200, 113 bytes, at byte 113): invalid character"},
 		},
 		{
 			name: "a body cut off before its Content-Length is a transient transport error",
@@ -188,10 +197,10 @@ func TestQueryCallsErrors(t *testing.T) {
 			wantText: []string{"read body (http 200)", "unexpected EOF"},
 		},
 		{
-			name:      "malformed JSON is a decode error",
+			name:      "malformed JSON is a decode error that says where, not what",
 			handler:   statusHandler(200, nil, "<html>maintenance</html>"),
 			wantClass: ClassTransient, wantAttempts: 3, wantStatus: 200, wantAs: new(*DecodeError),
-			wantText: []string{"<html>maintenance</html>", "invalid character"},
+			wantText: []string{"(http 200, 24 bytes, at byte 1): invalid character '<' looking for beginning of value"},
 		},
 		{
 			name:      "an invalid-parameter resultCode with a string resultDesc is permanent",
@@ -219,7 +228,11 @@ func TestQueryCallsErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startTLS(t, tc.handler)
-			c, rec := newTestClient(t, testConfig(t, srv))
+			cfg := testConfig(t, srv)
+			if tc.config != nil {
+				tc.config(&cfg)
+			}
+			c, rec := newTestClient(t, cfg)
 			_, err := c.QueryCalls(t.Context(), testQuery)
 			if err == nil {
 				t.Fatal("want an error")
@@ -302,7 +315,8 @@ func TestQueryCallsRetriesTransientFailuresAndReSignsEachAttempt(t *testing.T) {
 	if len(auths) != 3 || auths[0] == auths[1] || auths[1] == auths[2] || auths[0] == auths[2] {
 		t.Errorf("want three distinct signatures, got %q", auths)
 	}
-	want := []Outcome{{Class: ClassTransient, Status: 503}, {Class: ClassTransient, Status: 429, RetryAfter: time.Second}, {Class: ClassOK, Status: 200}}
+	// Retry-After: 1 is capped at testConfig's 20ms RetryMaxDelay.
+	want := []Outcome{{Class: ClassTransient, Status: 503}, {Class: ClassTransient, Status: 429, RetryAfter: 20 * time.Millisecond}, {Class: ClassOK, Status: 200}}
 	if diff := cmp.Diff(want, rec.outcomes, cmp.Comparer(func(a, b time.Duration) bool { return true })); diff != "" {
 		t.Errorf("outcomes (-want +got, durations ignored):\n%s", diff)
 	}

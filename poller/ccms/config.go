@@ -80,8 +80,10 @@ type Config struct {
 	// RetryBaseDelay is the first backoff; it doubles per attempt, jittered.
 	// 0 means 500ms.
 	RetryBaseDelay time.Duration `env:"RETRY_BASE_DELAY, default=500ms"`
-	// RetryMaxDelay caps any wait between attempts, Retry-After included.
-	// 0 means 30s.
+	// RetryMaxDelay caps any wait between attempts, Retry-After included,
+	// and the Retry-After the client reports (StatusError, Outcome, so the
+	// shared Budget's pause): a larger one is capped, with a warning. 0 means
+	// 30s.
 	RetryMaxDelay time.Duration `env:"RETRY_MAX_DELAY, default=30s"`
 	// MaxBodyBytes limits a response body. 0 means 4 MiB (a full page of 100
 	// rows is about 40 KiB).
@@ -138,7 +140,7 @@ type Limiter interface {
 // Outcome describes one HTTP attempt.
 type Outcome struct {
 	Class      Class
-	RetryAfter time.Duration // the server's Retry-After, 0 when none
+	RetryAfter time.Duration // the server's Retry-After capped at Config.RetryMaxDelay, 0 when none
 	Status     int           // HTTP status; 0 when no response arrived
 	Duration   time.Duration
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,7 +17,10 @@ import (
 
 // ErrInconsistent reports a window whose pages still disagreed with each
 // other (repeated page, rows versus count, count changing) after it was split
-// down to Config.MinSpan. It is wrapped with the window and the reason.
+// down to Config.MinSpan. ReadWindow no longer returns it: it reads such a
+// span as far as the server gives it and reports it in Read.Suspect, so one
+// lying server cannot stall a stream until its window falls off the API's
+// reach. ClassOf still classes it (transient-limited) for callers that wrap it.
 var ErrInconsistent = errors.New("window pages are inconsistent")
 
 // ErrBodyTooLarge is wrapped in a *DecodeError when a response body exceeds
@@ -26,7 +30,7 @@ var ErrBodyTooLarge = errors.New("response body too large")
 // StatusError is an HTTP-level failure: any status other than 200.
 type StatusError struct {
 	Code       int           // HTTP status code
-	RetryAfter time.Duration // parsed Retry-After (seconds or HTTP date); 0 when absent
+	RetryAfter time.Duration // parsed Retry-After (seconds or HTTP date), capped at Config.RetryMaxDelay; 0 when absent
 	Excerpt    string        // start of the response body, sanitised
 	Host       string        // the host that was signed and sent (for 401 diagnosis)
 	Date       string        // the server's Date header, if any (for 401 clock diagnosis)
@@ -99,19 +103,57 @@ func (e *ResultError) Error() string {
 }
 
 // DecodeError is a response that could not be decoded: malformed or truncated
-// JSON, wrong types, a body over the size limit, or a row that breaks the
-// decoded type's invariants.
+// JSON, a success whose resultDesc is not an object of rows and a count, or a
+// body over the size limit. A bad row is not one: it is a BadRow of its page.
+//
+// An HTTP 200 body may hold phone numbers, so for one the error says what is
+// wrong and where (Offset, Length), never what the body holds; only a non-200
+// body (a gateway's page) keeps an Excerpt.
 type DecodeError struct {
 	Status  int    // HTTP status of the response
-	Excerpt string // start of the body, sanitised
-	Err     error
+	Length  int    // length of the body in bytes (as read, up to the size limit and one byte)
+	Offset  int64  // byte offset in the body where decoding failed; 0 when unknown
+	Excerpt string // start of a non-200 body, sanitised; always "" for HTTP 200
+	Err     error  // what is wrong, without the body's content
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("decode response (http %d, body %q): %v", e.Status, e.Excerpt, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "decode response (http %d, %d bytes", e.Status, e.Length)
+	if e.Offset > 0 {
+		fmt.Fprintf(&b, ", at byte %d", e.Offset)
+	}
+	fmt.Fprintf(&b, "): %v", e.Err)
+	if e.Excerpt != "" {
+		fmt.Fprintf(&b, "; body: %q", e.Excerpt)
+	}
+	return b.String()
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// bodyError is the *DecodeError of a body that did not decode; at is where
+// the part being decoded starts in body (0 for the whole body). The JSON
+// errors it wraps name a character or a type, never a value.
+func bodyError(status int, body []byte, at int64, err error) *DecodeError {
+	e := &DecodeError{Status: status, Length: len(body), Err: err}
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		e.Offset = at + syn.Offset
+	case errors.As(err, &typ):
+		e.Offset = at + typ.Offset
+	case at > 0:
+		e.Offset = at
+	}
+	if status != http.StatusOK {
+		e.Excerpt = excerpt(body)
+	}
+	return e
+}
 
 // ValidationError is a query rejected before anything was sent.
 type ValidationError struct {
@@ -317,4 +359,25 @@ func excerpt(body []byte) string {
 		n++
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// digitRun is a run of seven or more digits, possibly with separators: the
+// shape of a phone number.
+var digitRun = regexp.MustCompile(`\+?[0-9](?:[0-9 ().-]{5,}[0-9])`)
+
+// maskDigits replaces every run that could be a phone number in text that
+// came from an HTTP 200 body.
+func maskDigits(s string) string {
+	return digitRun.ReplaceAllStringFunc(s, func(m string) string {
+		n := 0
+		for i := 0; i < len(m); i++ {
+			if '0' <= m[i] && m[i] <= '9' {
+				n++
+			}
+		}
+		if n < 7 {
+			return m
+		}
+		return "[number]"
+	})
 }

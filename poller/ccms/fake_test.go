@@ -178,6 +178,9 @@ type fakeCCMS struct {
 	numberStrings bool
 	countDrift    func(request int) int    // added to count on the n-th request (1-based)
 	beforeServe   func(f *fakeCCMS, n int) // runs under the lock before the n-th request is answered
+	countPerPage  bool                     // count is the rows of the page, not the total
+	pageCap       int                      // > 0: no page holds more rows, whatever the limit
+	queryCap      int                      // > 0: no query reaches more rows, whatever the offset (count stays the total)
 
 	requests int
 	queries  []wireQuery
@@ -185,7 +188,15 @@ type fakeCCMS struct {
 
 type fakeCall struct {
 	id    string
-	begin int64 // ms
+	begin int64  // ms
+	raw   string // when set, the row is sent as these bytes (a bad row); id is then only a label
+	end   int64  // callEnd, ms; 0: begin + 60s
+}
+
+// addRaw adds a row sent verbatim at begin.
+func (f *fakeCCMS) addRaw(label, raw string, begin time.Time) {
+	f.calls = append(f.calls, fakeCall{id: label, raw: raw, begin: begin.UnixMilli()})
+	f.sort()
 }
 
 // addCalls adds n calls spread evenly over [from, to).
@@ -230,18 +241,7 @@ func (f *fakeCCMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			match = append(match, c)
 		}
 	}
-	count := len(match)
-	if f.countDrift != nil {
-		count += f.countDrift(n)
-	}
-	off := q.Offset
-	if f.ignoreOffset {
-		off = 0
-	}
-	page := match[min(off, len(match)):]
-	if !f.ignoreLimit && len(page) > q.Limit {
-		page = page[:q.Limit]
-	}
+	page, count := f.page(match, q, n)
 	numberStrings := f.numberStrings
 	f.mu.Unlock()
 
@@ -251,12 +251,19 @@ func (f *fakeCCMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		if numberStrings {
+		end := c.end
+		if end == 0 {
+			end = c.begin + 60_000
+		}
+		switch {
+		case c.raw != "":
+			b.WriteString(c.raw)
+		case numberStrings:
 			fmt.Fprintf(&b, `{"callId":"%s","vdn":"%d","callBegin":"%d","callEnd":"%d","logDate":"%d","mediaType":"5","callType":"0"}`,
-				c.id, q.VDN, c.begin, c.begin+60_000, c.begin+61_000)
-		} else {
+				c.id, q.VDN, c.begin, end, end+1_000)
+		default:
 			fmt.Fprintf(&b, `{"callId":"%s","vdn":%d,"callBegin":%d,"callEnd":%d,"logDate":%d,"mediaType":5,"callType":0}`,
-				c.id, q.VDN, c.begin, c.begin+60_000, c.begin+61_000)
+				c.id, q.VDN, c.begin, end, end+1_000)
 		}
 	}
 	if numberStrings {
@@ -266,6 +273,33 @@ func (f *fakeCCMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Write(b.Bytes())
+}
+
+// page is the n-th request's page of the matching rows, and the count it
+// reports, with the server's quirks applied. Called with f.mu held.
+func (f *fakeCCMS) page(match []fakeCall, q wireQuery, n int) ([]fakeCall, int) {
+	count := len(match)
+	if f.queryCap > 0 {
+		match = match[:min(f.queryCap, len(match))]
+	}
+	off := q.Offset
+	if f.ignoreOffset {
+		off = 0
+	}
+	page := match[min(off, len(match)):]
+	if !f.ignoreLimit && len(page) > q.Limit {
+		page = page[:q.Limit]
+	}
+	if f.pageCap > 0 && len(page) > f.pageCap {
+		page = page[:f.pageCap]
+	}
+	if f.countPerPage {
+		count = len(page)
+	}
+	if f.countDrift != nil {
+		count += f.countDrift(n)
+	}
+	return page, count
 }
 
 func (f *fakeCCMS) requestCount() int {

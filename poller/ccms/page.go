@@ -2,7 +2,6 @@ package ccms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,10 +25,14 @@ func (w Window) String() string {
 
 // Read is what ReadWindow found in a window.
 type Read struct {
-	// Calls are the usable rows, in the order first read.
+	// Calls are the usable rows, in the order read. A callId appears more
+	// than once only when its rows differ in content (a row that changed
+	// while the window was read, or a server that lists a call twice): the
+	// later row is the newer.
 	Calls []Call
 	// Bad are rows that could not be decoded or used. Each was quarantined
-	// on its own: the rest of its page was read.
+	// on its own: the rest of its page was read. The same raw row read twice
+	// (overlapping pages, a split) appears once.
 	Bad []BadRow
 	// Suspect are spans whose pages kept disagreeing with the server's count
 	// after every retry and split: their calls are in Calls as far as the
@@ -39,19 +42,11 @@ type Read struct {
 	Stats ReadStats
 }
 
-// BadRow is one row of a page that could not become a Call.
-type BadRow struct {
-	// Raw is the row's JSON as received. It may hold phone numbers: treat it
-	// with the phone-number policy before it leaves the process.
-	Raw    json.RawMessage
-	Reason string // why the row is unusable, without the row's content
-}
-
-// Suspect is a span of a window read as far as the server would page it,
-// whose count never agreed with the rows it returned.
+// Suspect is a span [Start, End) of a window read as far as the server would
+// page it, whose pages never agreed with each other or with their count.
 type Suspect struct {
 	Start, End time.Time
-	Reason     string
+	Reason     string // the last disagreement seen; names no row's content
 }
 
 // ReadStats count what one ReadWindow did.
@@ -59,18 +54,31 @@ type ReadStats struct {
 	Requests int // HTTP attempts, retries included
 	Pages    int // pages decoded
 	Splits   int // windows split in halves
+	Rereads  int // spans read again because they could not be split further
 }
 
 // ReadWindow reads every call of w, page by page, Config.PageSize rows a
-// page. It checks that the pages agree: no page longer than the page size, no
-// page at offset > 0 repeating an earlier page (a server that ignores
-// offset), no call id on two pages (rows shifted), a count that does not
-// change, and rows received equal to count. When they disagree, or the window
-// needs more than Config.MaxPages pages, it splits the window in halves and
-// reads each, down to Config.MinSpan; below that it returns an error wrapping
-// ErrInconsistent with the window and the reason. Calls are deduplicated by
-// callId (the last row read wins) and returned in the order first read. A nil
-// error means every call in the window was read.
+// page, asking for each page at the offset of the rows received so far (a bad
+// row is a row received). It checks that the pages agree: no page longer than
+// the page size, no page at offset > 0 repeating an earlier page (a server
+// that ignores offset), no call id on two pages (rows shifted), a count that
+// does not change, and rows received equal to count once a page comes back
+// short. A full page is never taken as the last, whatever count says: the
+// next page is asked for, so a count per page or an exactly full last page
+// lose nothing. A short page while count says more is taken for a server that
+// caps its pages, and paging goes on in pages of that size.
+//
+// When the pages disagree, or the window needs more than Config.MaxPages
+// pages, ReadWindow splits the window in halves and reads each, down to
+// Config.MinSpan. A span that still disagrees there is read again twice; if
+// it never agrees, what was read is kept and the span is reported in
+// Read.Suspect. So is a span whose halves hold no row it did not: its count
+// is wrong, not its paging, and splitting further would only repeat that.
+//
+// Calls keep the order read; a row identical to one already read is dropped
+// (Read.Calls). A nil error means every call in the window was read as far as
+// the server would give it, the Suspect spans saying where that may not be
+// all; after an error nothing may be concluded about the window.
 func (c *Client) ReadWindow(ctx context.Context, w Window) (Read, error) {
 	var st ReadStats
 	w.Start = w.Start.Truncate(time.Millisecond)
@@ -80,168 +88,341 @@ func (c *Client) ReadWindow(ctx context.Context, w Window) (Read, error) {
 	if !w.End.After(w.Start) {
 		return Read{Stats: st}, fmt.Errorf("read window %v: %w", w, &ValidationError{Field: "endDate", Reason: "window is empty (End must be after Start)"})
 	}
-	r := reader{c: c, st: &st, byID: map[string]int{}}
+	r := reader{c: c, st: &st, byID: map[string][]int{}, badSeen: map[string]bool{}}
 	if err := r.read(ctx, w); err != nil {
 		return Read{Stats: st}, err
 	}
-	return Read{Calls: r.calls, Stats: st}, nil
+	return Read{Calls: r.calls, Bad: r.bad, Suspect: r.suspect, Stats: st}, nil
 }
+
+// rereads is how many more times ReadWindow reads a span it cannot split
+// before it reports the span as suspect.
+const rereads = 2
 
 // reader accumulates one ReadWindow.
 type reader struct {
-	c     *Client
-	st    *ReadStats
-	calls []Call
-	byID  map[string]int // callId -> index in calls
+	c       *Client
+	st      *ReadStats
+	calls   []Call
+	byID    map[string][]int // callId -> indexes in calls of its distinct rows
+	bad     []BadRow
+	badSeen map[string]bool // raw rows in bad
+	suspect []Suspect
 }
 
 // read reads w, splitting it when its pages disagree.
 func (r *reader) read(ctx context.Context, w Window) error {
-	calls, reason, err := r.pages(ctx, w)
+	p, err := r.pass(ctx, w)
 	if err != nil {
 		return err
 	}
-	if reason == "" {
-		r.keep(calls)
+	return r.settle(ctx, w, p)
+}
+
+// settle keeps p, a pass over w, when its pages agree; otherwise it splits w
+// or, when w cannot be split, reads it again.
+func (r *reader) settle(ctx context.Context, w Window, p pass) error {
+	switch {
+	case p.reason == "":
+		r.keep(p)
 		return nil
+	case r.canSplit(w):
+		return r.split(ctx, w, p)
 	}
+	return r.reread(ctx, w, p)
+}
+
+func (r *reader) canSplit(w Window) bool {
 	span := w.End.Sub(w.Start)
-	mid := w.Start.Add(span / 2).Truncate(time.Millisecond)
-	if span < 2*r.c.minSpan || !mid.After(w.Start) {
-		return fmt.Errorf("read window %v: %s (cannot split below %v): %w", w, reason, r.c.minSpan, ErrInconsistent)
-	}
+	return span >= 2*r.c.minSpan && w.Start.Add(span/2).Truncate(time.Millisecond).After(w.Start)
+}
+
+// split reads the halves of w, whose pass p disagreed, and settles each.
+func (r *reader) split(ctx context.Context, w Window, p pass) error {
 	r.st.Splits++
-	r.c.log.Debug("ccms: splitting window", "window", w.String(), "reason", reason)
+	r.c.log.Debug("ccms: splitting window", "window", w.String(), "reason", p.reason)
+	mid := w.Start.Add(w.End.Sub(w.Start) / 2).Truncate(time.Millisecond)
 	lo, hi := w, w
 	lo.End, hi.Start = mid, mid
-	if err := r.read(ctx, lo); err != nil {
+	pl, err := r.pass(ctx, lo)
+	if err != nil {
 		return err
 	}
-	return r.read(ctx, hi)
+	ph, err := r.pass(ctx, hi)
+	if err != nil {
+		return err
+	}
+	if p.countOff && pl.finished() && ph.finished() && pl.rows+ph.rows <= p.rows && (pl.reason != "" || ph.reason != "") {
+		// The halves hold no row the whole did not: the count is wrong,
+		// not the paging, and splitting further would only repeat that.
+		r.keepSuspect(lo, pl)
+		r.keepSuspect(hi, ph)
+		return nil
+	}
+	if err := r.settle(ctx, lo, pl); err != nil {
+		return err
+	}
+	return r.settle(ctx, hi, ph)
 }
 
-func (r *reader) keep(calls []Call) {
-	for _, c := range calls {
-		if i, ok := r.byID[c.CallID]; ok {
-			r.calls[i] = c
-			continue
+// reread reads w, which cannot be split and whose pass p disagreed, up to
+// rereads more times, each after a backoff. The first pass that agrees is
+// kept; if none does, every pass is kept and w is suspect.
+func (r *reader) reread(ctx context.Context, w Window, p pass) error {
+	passes := []pass{p}
+	for i := 1; i <= rereads; i++ {
+		t := time.NewTimer(r.c.backoff(i, 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("read window %v: waiting to read again (%s): %w", w, p.reason, ctx.Err())
+		case <-t.C:
 		}
-		r.byID[c.CallID] = len(r.calls)
-		r.calls = append(r.calls, c)
+		r.st.Rereads++
+		q, err := r.pass(ctx, w)
+		if err != nil {
+			return err
+		}
+		if q.reason == "" {
+			r.keep(q)
+			return nil
+		}
+		passes = append(passes, q)
+	}
+	for _, q := range passes {
+		r.keep(q)
+	}
+	last := passes[len(passes)-1]
+	r.addSuspect(w, fmt.Sprintf("%s (%d reads, and the span cannot be split below %v)", last.reason, len(passes), r.c.minSpan))
+	return nil
+}
+
+// keepSuspect keeps what p read of w, and reports w when p disagreed.
+func (r *reader) keepSuspect(w Window, p pass) {
+	r.keep(p)
+	if p.reason != "" {
+		r.addSuspect(w, p.reason)
 	}
 }
 
-// pages reads w page by page. A non-empty reason means the pages disagree
-// (or the window needs too many pages) and w should be split; the error is
-// for failures of a single page.
-func (r *reader) pages(ctx context.Context, w Window) (calls []Call, reason string, err error) {
-	size, maxPages := r.c.pageSize, r.c.maxPages
-	q := Query{Stream: w.Stream, Begin: w.Start, End: w.End.Add(-time.Millisecond), Limit: size}
-	canSplit := w.End.Sub(w.Start) >= 2*r.c.minSpan
-	set := pageSet{size: size, count: -1, onPage: map[string]int{}}
+// addSuspect reports w, joining it to the span before when they touch.
+func (r *reader) addSuspect(w Window, reason string) {
+	r.c.log.Debug("ccms: suspect span", "window", w.String(), "reason", reason)
+	if n := len(r.suspect); n > 0 && r.suspect[n-1].End.Equal(w.Start) {
+		r.suspect[n-1].End = w.End
+		return
+	}
+	r.suspect = append(r.suspect, Suspect{Start: w.Start, End: w.End, Reason: reason})
+}
+
+// keep adds what p read: a call unless the Same row is already kept, a bad
+// row unless its raw bytes are.
+func (r *reader) keep(p pass) {
+	for _, c := range p.calls {
+		r.keepCall(c)
+	}
+	for _, b := range p.bad {
+		if !r.badSeen[string(b.Raw)] {
+			r.badSeen[string(b.Raw)] = true
+			r.bad = append(r.bad, b)
+		}
+	}
+}
+
+func (r *reader) keepCall(c Call) {
+	for _, i := range r.byID[c.CallID] {
+		if r.calls[i].Same(c) {
+			return
+		}
+	}
+	r.byID[c.CallID] = append(r.byID[c.CallID], len(r.calls))
+	r.calls = append(r.calls, c)
+}
+
+// pass is one reading of a span, page by page, and what its pages said.
+type pass struct {
+	calls  []Call
+	bad    []BadRow
+	rows   int    // rows received, bad ones included
+	reason string // why the pages disagree; "" when they agree
+	// countOff: the pages ran to a short page, agreeing with each other, but
+	// the rows received differ from the count.
+	countOff bool
+}
+
+// finished reports whether the pass paged to its end: rows are every row
+// the server would give for the span.
+func (p pass) finished() bool { return p.reason == "" || p.countOff }
+
+// pass reads w page by page. Its reason is set when the pages disagree (or
+// the window needs too many pages) and w should be split; the error is for
+// failures of a single page.
+func (r *reader) pass(ctx context.Context, w Window) (pass, error) {
+	maxPages := r.c.maxPages
+	q := Query{Stream: w.Stream, Begin: w.Start, End: w.End.Add(-time.Millisecond), Limit: r.c.pageSize}
+	canSplit := r.canSplit(w)
+	set := pageSet{count: -1, onPage: map[rowKey]int{}}
 	for n := 0; ; n++ {
 		// At MinSpan a window may page on past MaxPages, but not forever.
 		if n >= maxPages && canSplit || n >= 10*maxPages {
-			return nil, fmt.Sprintf("more than %d pages", n), nil
+			return set.stop(fmt.Sprintf("more than %d pages", n)), nil
 		}
-		q.Offset = n * size
 		page, attempts, err := r.c.queryCalls(ctx, q)
 		r.st.Requests += attempts
 		if err != nil {
 			if errors.Is(err, ErrBodyTooLarge) && canSplit {
-				return nil, "response body over the size limit", nil
+				return set.stop("response body over the size limit"), nil
 			}
-			return nil, "", fmt.Errorf("read window %v: %w", w, err)
+			return pass{}, fmt.Errorf("read window %v: %w", w, err)
 		}
 		r.st.Pages++
-		done, reason := set.add(q.Offset, page)
-		switch {
-		case reason != "":
-			return nil, reason, nil
-		case done:
-			return set.calls, "", nil
-		case n == 0 && set.count > size*maxPages && canSplit:
-			return nil, fmt.Sprintf("count %d needs more than %d pages", set.count, maxPages), nil
+		if set.add(q.Offset, q.Limit, page) {
+			return set.pass, nil
 		}
+		if n == 0 && set.count > q.Limit*maxPages && canSplit && !set.perPage {
+			return set.stop(fmt.Sprintf("count %d needs more than %d pages", set.count, maxPages)), nil
+		}
+		q.Offset, q.Limit = set.rows, set.next
 	}
 }
 
-// pageSet is the pages of one window read so far, and what they claim.
+// pageSet is the pages of one pass read so far, and what they claim.
 type pageSet struct {
-	size   int            // the page size asked for
-	count  int            // the count the pages report; -1 until one does
-	ids    [][]string     // the call ids of each page, to spot a repeated page
-	onPage map[string]int // callId -> offset of the page it was on
-	calls  []Call
+	pass
+	count   int            // the count the pages report; -1 until one does
+	perPage bool           // the count is the rows of each page, not a total
+	next    int            // the limit to ask the next page with
+	pages   []pageKeys     // each page's rows, to spot a repeated page
+	onPage  map[rowKey]int // row -> offset of the page it was on
 }
 
-// add checks the page at offset against the pages before it and keeps its
-// calls. done means the window is complete; a non-empty reason means the
-// pages disagree.
-func (s *pageSet) add(offset int, page Page) (done bool, reason string) {
-	got := len(page.Calls)
-	switch {
-	case page.HasCount && s.count >= 0 && page.Count != s.count:
-		return false, fmt.Sprintf("count changed from %d to %d at offset %d", s.count, page.Count, offset)
-	case page.HasCount:
-		s.count = page.Count
+// rowKey identifies a row across pages: a call by its id, a bad row by its
+// raw bytes.
+type rowKey struct {
+	bad bool
+	s   string
+}
+
+type pageKeys struct {
+	offset int
+	keys   []rowKey
+}
+
+// stop ends the pass with reason.
+func (s *pageSet) stop(reason string) pass {
+	s.reason = reason
+	return s.pass
+}
+
+// add checks the page read at offset with limit against the pages before it
+// and keeps its rows. It returns true when the pass is over: the pages ran
+// to their end, or reason says how they disagree. Otherwise next is the limit
+// to ask for the next page with, at the offset of the rows received.
+func (s *pageSet) add(offset, limit int, page Page) (over bool) {
+	got := page.rows()
+	if reason := s.checkCount(offset, got, page); reason != "" {
+		return s.fail(reason)
 	}
-	if got > s.size {
+	if got > limit {
 		// A server that ignores limit may return the whole window at once.
-		if offset == 0 && page.HasCount && got == page.Count && distinct(page.Calls) == got {
-			s.calls = page.Calls
-			return true, ""
+		if offset == 0 && page.HasCount && got == page.Count {
+			s.take(page)
+			return true
 		}
-		return false, fmt.Sprintf("page at offset %d has %d rows, more than the limit %d", offset, got, s.size)
+		return s.fail(fmt.Sprintf("page at offset %d has %d rows, more than the limit %d", offset, got, limit))
 	}
-	if reason := s.overlap(offset, page.Calls); reason != "" {
-		return false, reason
+	if reason := s.overlap(offset, page); reason != "" {
+		return s.fail(reason)
 	}
-	s.calls = append(s.calls, page.Calls...)
-	rows := len(s.calls)
-	if s.count >= 0 && rows > s.count {
-		return false, fmt.Sprintf("received %d rows, count says %d", rows, s.count)
+	s.take(page)
+	switch {
+	case got == limit:
+		// Never the last page, whatever count says: a count per page, and a
+		// count that ends on an exactly full page, look alike until the next
+		// page comes back short.
+		s.next = limit
+		return false
+	case got > 0 && !s.perPage && s.count > s.rows:
+		// Short while count says there is more: a server that caps its pages
+		// below limit. Ask for the rest from the rows received, in pages of
+		// the size it gave (offset stays a multiple of limit, as documented).
+		s.next = got
+		return false
 	}
-	if got < s.size || s.count >= 0 && rows == s.count {
-		if s.count >= 0 && rows != s.count {
-			return false, fmt.Sprintf("received %d rows, count says %d", rows, s.count)
-		}
-		return true, ""
+	if !s.perPage && s.count >= 0 && s.rows != s.count {
+		s.countOff = true
+		return s.fail(fmt.Sprintf("received %d rows, count says %d", s.rows, s.count))
 	}
-	return false, ""
+	return true
 }
 
-// overlap reports the page at offset repeating an earlier page (a server
-// that ignores offset) or sharing a call id with one (rows shifted), and
-// records the page's ids.
-func (s *pageSet) overlap(offset int, calls []Call) (reason string) {
-	ids := make([]string, len(calls))
-	for i, c := range calls {
-		ids[i] = c.CallID
+func (s *pageSet) fail(reason string) bool {
+	s.reason = reason
+	return true
+}
+
+func (s *pageSet) take(page Page) {
+	s.calls = append(s.calls, page.Calls...)
+	s.bad = append(s.bad, page.Bad...)
+	s.rows += page.rows()
+}
+
+// checkCount compares the page's count with the pages before it. A count
+// equal to the rows of a page after the first cannot be a total (a total
+// counts the earlier pages too): the server counts per page, and from then on
+// only a short page ends the pass.
+func (s *pageSet) checkCount(offset, got int, page Page) (reason string) {
+	switch {
+	case !page.HasCount || s.perPage:
+		return ""
+	case offset > 0 && page.Count == got:
+		s.perPage = true
+		return ""
+	case s.count >= 0 && page.Count != s.count:
+		return fmt.Sprintf("count changed from %d to %d at offset %d", s.count, page.Count, offset)
 	}
-	if len(ids) > 0 {
-		for i, prev := range s.ids {
-			if slices.Equal(prev, ids) {
-				return fmt.Sprintf("page at offset %d repeats the page at offset %d (offset ignored?)", offset, i*s.size)
-			}
-		}
-		for _, id := range ids {
-			if off, ok := s.onPage[id]; ok && off != offset {
-				return fmt.Sprintf("call id %q on the pages at offsets %d and %d (rows shifted)", id, off, offset)
-			}
-		}
-		for _, id := range ids {
-			s.onPage[id] = offset
-		}
-	}
-	s.ids = append(s.ids, ids)
+	s.count = page.Count
 	return ""
 }
 
-func distinct(calls []Call) int {
-	seen := make(map[string]struct{}, len(calls))
-	for _, c := range calls {
-		seen[c.CallID] = struct{}{}
+// overlap reports the page at offset repeating an earlier page (a server
+// that ignores offset) or sharing a row with one (rows shifted), and
+// records the page's rows.
+func (s *pageSet) overlap(offset int, page Page) (reason string) {
+	keys := make([]rowKey, 0, page.rows())
+	for _, c := range page.Calls {
+		keys = append(keys, rowKey{s: c.CallID})
 	}
-	return len(seen)
+	for _, b := range page.Bad {
+		keys = append(keys, rowKey{bad: true, s: string(b.Raw)})
+	}
+	if len(keys) > 0 {
+		for _, prev := range s.pages {
+			if slices.Equal(prev.keys, keys) {
+				return fmt.Sprintf("page at offset %d repeats the page at offset %d (offset ignored?)", offset, prev.offset)
+			}
+		}
+		for _, k := range keys {
+			if off, ok := s.onPage[k]; ok && off != offset {
+				return fmt.Sprintf("%s on the pages at offsets %d and %d (rows shifted)", k, off, offset)
+			}
+		}
+		for _, k := range keys {
+			s.onPage[k] = offset
+		}
+	}
+	s.pages = append(s.pages, pageKeys{offset: offset, keys: keys})
+	return ""
+}
+
+// String names a row for a reason: a call by its id when that is short and
+// printable, never a bad row's content.
+func (k rowKey) String() string {
+	switch name := nameCallID(k.s); {
+	case k.bad:
+		return "a bad row"
+	case name != "":
+		return "call id " + name
+	}
+	return "a call id"
 }

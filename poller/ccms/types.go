@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -15,12 +16,20 @@ const resultOK = "0100000"
 
 // Page is one decoded success response.
 type Page struct {
+	// Calls are the rows that decoded into usable calls, in the order received.
 	Calls []Call
+	// Bad are the rows that could not become a Call, in the order received:
+	// each was decoded on its own, so one bad row never costs its page.
+	Bad []BadRow
 	// Count is the server's total for the query ("number of data records that
 	// can be queried"), the base of paging. 0 when HasCount is false.
 	Count    int
 	HasCount bool // the response carried a count
 }
+
+// rows is the number of rows the page carried, bad ones included: each
+// occupied a slot of the page.
+func (p Page) rows() int { return len(p.Calls) + len(p.Bad) }
 
 // Call is one row of resultDesc.data. Coded fields keep their raw integers
 // (0 when absent); times are zero when absent or 0, otherwise in the client's
@@ -34,9 +43,32 @@ type Call struct {
 // Completed reports whether the call has ended (callEnd is set).
 func (c Call) Completed() bool { return !c.CallEnd.IsZero() }
 
+// Same reports whether c and d are the same row: every field equal, times
+// compared as instants. ReadWindow keeps a row whose callId it already holds
+// only when the row is not the Same as one before it.
+func (c Call) Same(d Call) bool {
+	return c.CallID == d.CallID && c.CallerNo == d.CallerNo && c.CalleeNo == d.CalleeNo &&
+		c.VDN == d.VDN && c.CallType == d.CallType && c.LeaveReason == d.LeaveReason &&
+		c.MediaType == d.MediaType && c.SubMediaType == d.SubMediaType &&
+		c.LogDate.Equal(d.LogDate) && c.WaitBegin.Equal(d.WaitBegin) && c.AckBegin.Equal(d.AckBegin) &&
+		c.CallBegin.Equal(d.CallBegin) && c.CallEnd.Equal(d.CallEnd)
+}
+
 // maxMillis is 9999-12-31T23:59:59.999Z: later timestamps are rejected so that
 // every decoded time can be written as RFC 3339.
 const maxMillis = 253402300799999
+
+var (
+	int64Type  = reflect.TypeFor[int64]()
+	stringType = reflect.TypeFor[string]()
+)
+
+// typeError is the error of a flex type: it describes the JSON value's kind,
+// never the value (a row's value may be a phone number). encoding/json fills
+// in the field it was decoding.
+func typeError(kind string, t reflect.Type) error {
+	return &json.UnmarshalTypeError{Value: kind, Type: t}
+}
 
 // flexInt is a JSON integer that may arrive as a number or a numeric string.
 // null and "" are absent (set=false).
@@ -48,7 +80,7 @@ type flexInt struct {
 func (f *flexInt) UnmarshalJSON(b []byte) error {
 	*f = flexInt{}
 	if len(b) == 0 {
-		return errors.New("empty value")
+		return typeError("an empty value", int64Type)
 	}
 	switch b[0] {
 	case 'n':
@@ -60,7 +92,7 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 		if !ok {
 			var s string
 			if err := json.Unmarshal(b, &s); err != nil {
-				return err
+				return typeError("a malformed string", int64Type)
 			}
 			inner = []byte(s)
 		}
@@ -68,16 +100,16 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 		if len(inner) == 0 {
 			return nil
 		}
-		return f.parse(inner, b)
+		return f.parse(inner)
 	default:
 		if b[0] == '-' || '0' <= b[0] && b[0] <= '9' {
-			return f.parse(b, b)
+			return f.parse(b)
 		}
 	}
-	return fmt.Errorf("want a number or numeric string, got %.40s", b)
+	return typeError(jsonKind(b), int64Type)
 }
 
-func (f *flexInt) parse(s, raw []byte) error {
+func (f *flexInt) parse(s []byte) error {
 	if v, ok := parseDigits(s); ok {
 		*f = flexInt{v: v, set: true}
 		return nil
@@ -88,8 +120,13 @@ func (f *flexInt) parse(s, raw []byte) error {
 	}
 	// 1.615717765e12 or 5.0: accept integral values that fit.
 	x, err := strconv.ParseFloat(string(s), 64)
-	if err != nil || x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-		return fmt.Errorf("want an integer, got %.40s", raw)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return typeError("a non-numeric string", int64Type)
+	case err != nil || math.Abs(x) > 1<<53:
+		return typeError("a number too large", int64Type)
+	case x != math.Trunc(x):
+		return typeError("a fractional number", int64Type)
 	}
 	*f = flexInt{v: int64(x), set: true}
 	return nil
@@ -118,23 +155,26 @@ func parseDigits(b []byte) (int64, bool) {
 	return v, true
 }
 
-// int returns the value as an int code, rejecting values beyond int32.
-func (f flexInt) int(field string) (int, error) {
+// int returns the value as an int code; ok is false beyond int32.
+func (f flexInt) int() (v int, ok bool) {
 	if f.v < math.MinInt32 || f.v > math.MaxInt32 {
-		return 0, fmt.Errorf("%s %d out of range", field, f.v)
+		return 0, false
 	}
-	return int(f.v), nil
+	return int(f.v), true
 }
 
-// time converts epoch milliseconds; 0 and absent give the zero time.
-func (f flexInt) time(field string, loc *time.Location) (time.Time, error) {
+// time converts epoch milliseconds; 0 and absent give the zero time. A
+// non-empty problem says what is wrong, without the value.
+func (f flexInt) time(loc *time.Location) (t time.Time, problem string) {
 	switch {
 	case !f.set || f.v == 0:
-		return time.Time{}, nil
-	case f.v < 0 || f.v > maxMillis:
-		return time.Time{}, fmt.Errorf("%s %d is not a plausible epoch-millisecond time", field, f.v)
+		return time.Time{}, ""
+	case f.v < 0:
+		return time.Time{}, "is negative"
+	case f.v > maxMillis:
+		return time.Time{}, "is after the year 9999"
 	}
-	return time.UnixMilli(f.v).In(loc), nil
+	return time.UnixMilli(f.v).In(loc), ""
 }
 
 // flexString is a JSON string that may arrive as a number (kept as its
@@ -143,7 +183,7 @@ type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 {
-		return errors.New("empty value")
+		return typeError("an empty value", stringType)
 	}
 	switch b[0] {
 	case 'n':
@@ -158,7 +198,7 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return typeError("a malformed string", stringType)
 		}
 		*f = flexString(s)
 		return nil
@@ -168,7 +208,28 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("want a string, got %.40s", b)
+	return typeError(jsonKind(b), stringType)
+}
+
+// jsonKind names the kind of a JSON value, for errors that must not show it.
+func jsonKind(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // unquoteBytes returns the inside of a JSON string without escapes; ok is
@@ -191,40 +252,23 @@ type wireResponse struct {
 }
 
 type wireDesc struct {
-	Data  []*wireCall `json:"data"`
-	Count flexInt     `json:"count"`
-}
-
-type wireCall struct {
-	LogDate      flexInt    `json:"logDate"`
-	CallerNo     flexString `json:"callerNo"`
-	CalleeNo     flexString `json:"calleeNo"`
-	CallID       flexString `json:"callId"`
-	CallType     flexInt    `json:"callType"`
-	WaitBegin    flexInt    `json:"waitBegin"`
-	AckBegin     flexInt    `json:"ackBegin"`
-	CallBegin    flexInt    `json:"callBegin"`
-	CallEnd      flexInt    `json:"callEnd"`
-	VDN          flexInt    `json:"vdn"`
-	LeaveReason  flexInt    `json:"leaveReason"`
-	MediaType    flexInt    `json:"mediaType"`
-	SubMediaType flexInt    `json:"subMediaType"`
+	Data  []json.RawMessage `json:"data"` // decoded row by row
+	Count flexInt           `json:"count"`
 }
 
 // decodeResponse decodes an HTTP 200 body. A failure resultCode is a
-// *ResultError; anything that cannot be decoded, or breaks Page's invariants,
-// is a *DecodeError carrying status and an excerpt.
+// *ResultError. A body that is not JSON, or whose success resultDesc is not
+// an object of rows and a count, is a *DecodeError saying what is wrong and
+// where, never what the body holds. Each row is decoded on its own: a row
+// that cannot become a Call is one of Page.Bad, and the rest are kept.
 func decodeResponse(status int, body []byte, loc *time.Location) (Page, error) {
-	fail := func(err error) (Page, error) {
-		return Page{}, &DecodeError{Status: status, Excerpt: excerpt(body), Err: err}
-	}
 	var r wireResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return fail(err)
+		return Page{}, bodyError(status, body, 0, err)
 	}
 	code := string(r.ResultCode)
 	if code == "" {
-		return fail(errors.New("no resultCode"))
+		return Page{}, bodyError(status, body, 0, errors.New("no resultCode"))
 	}
 	if len(code) < 7 && isDigits(code) { // a number that lost its leading zeros
 		code = fmt.Sprintf("%07s", code)
@@ -236,80 +280,37 @@ func decodeResponse(status int, body []byte, loc *time.Location) (Page, error) {
 	if len(desc) == 0 || string(desc) == "null" || string(desc) == `""` {
 		return Page{}, nil // success with nothing in it
 	}
+	at := int64(bytes.Index(body, desc)) // where resultDesc starts, for offsets in errors
 	if desc[0] != '{' {
-		return fail(fmt.Errorf("resultDesc of a success is not an object: %.40s", desc))
+		return Page{}, bodyError(status, body, at, fmt.Errorf("resultDesc of a success is %s, not an object", jsonKind(desc)))
 	}
 	var d wireDesc
 	if err := json.Unmarshal(desc, &d); err != nil {
-		return fail(fmt.Errorf("resultDesc: %w", err))
+		return Page{}, bodyError(status, body, at, fmt.Errorf("resultDesc: %w", err))
 	}
-	p := Page{Calls: make([]Call, 0, len(d.Data))}
+	var p Page
 	if d.Count.set {
 		if d.Count.v < 0 || d.Count.v > math.MaxInt32 {
-			return fail(fmt.Errorf("count %d out of range", d.Count.v))
+			return Page{}, bodyError(status, body, at, errors.New("count is negative or beyond 32 bits"))
 		}
 		p.Count, p.HasCount = int(d.Count.v), true
 	}
-	for i, w := range d.Data {
-		if w == nil {
-			continue
-		}
-		c, err := w.call(loc)
-		if err != nil {
-			return fail(fmt.Errorf("data[%d]: %w", i, err))
-		}
-		p.Calls = append(p.Calls, c)
-	}
+	p.Calls, p.Bad = decodeRows(d.Data, loc)
 	return p, nil
 }
 
-func (w *wireCall) call(loc *time.Location) (Call, error) {
-	c := Call{CallID: string(w.CallID), CallerNo: string(w.CallerNo), CalleeNo: string(w.CalleeNo)}
-	if c.CallID == "" {
-		return Call{}, errors.New("no callId")
-	}
-	var err error
-	code := func(f flexInt, name string) int {
-		v, e := f.int(name)
-		if err == nil {
-			err = e
-		}
-		return v
-	}
-	at := func(f flexInt, name string) time.Time {
-		v, e := f.time(name, loc)
-		if err == nil {
-			err = e
-		}
-		return v
-	}
-	c.VDN = code(w.VDN, "vdn")
-	c.CallType = code(w.CallType, "callType")
-	c.LeaveReason = code(w.LeaveReason, "leaveReason")
-	c.MediaType = code(w.MediaType, "mediaType")
-	c.SubMediaType = code(w.SubMediaType, "subMediaType")
-	c.LogDate = at(w.LogDate, "logDate")
-	c.WaitBegin = at(w.WaitBegin, "waitBegin")
-	c.AckBegin = at(w.AckBegin, "ackBegin")
-	c.CallBegin = at(w.CallBegin, "callBegin")
-	c.CallEnd = at(w.CallEnd, "callEnd")
-	if err != nil {
-		return Call{}, fmt.Errorf("callId %q: %w", c.CallID, err)
-	}
-	return c, nil
-}
-
 // descText renders a failure's resultDesc: a string as is, anything else as a
-// short excerpt of its JSON.
+// short excerpt of its JSON; either way with every long run of digits masked,
+// as it comes from an HTTP 200 body that might echo a phone number.
 func descText(raw []byte) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
 	var s string
 	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		return excerpt([]byte(s))
+		return maskDigits(excerpt([]byte(s)))
 	}
-	return excerpt(raw)
+	return maskDigits(excerpt(raw))
 }
 
 func isDigits(s string) bool {

@@ -1,6 +1,7 @@
 package ccms
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -67,11 +68,11 @@ func TestDecodeResponse(t *testing.T) {
 			}},
 		},
 		{
-			name: "null and empty strings are absent, unknown fields and null rows are ignored",
+			name: "null and empty strings are absent, unknown fields are ignored, and a null row is bad",
 			file: "nulls-and-missing.json",
 			want: Page{Count: 1, HasCount: true, Calls: []Call{
 				{CallID: "1735689600-7", VDN: 25, MediaType: 5, CallBegin: ms(1735689605000)},
-			}},
+			}, Bad: []BadRow{{Raw: json.RawMessage("null"), Reason: "row is null, not an object"}}},
 		},
 		{
 			name: "a missing count is reported as absent",
@@ -107,16 +108,17 @@ func TestDecodeResponse(t *testing.T) {
 			wantText: "result code 0100002",
 		},
 		{
-			name:     "truncated JSON is a DecodeError with an excerpt",
+			name:     "truncated JSON is a DecodeError saying where, not what",
 			file:     "truncated.json",
 			wantErr:  new(*DecodeError),
-			wantText: `decode response (http 200, body "{\"resultCode\":\"0100000\"`,
+			wantText: `decode response (http 200, 113 bytes, at byte 113): invalid character '\n' in string literal`,
 		},
 		{
-			name:     "a row without callId is a DecodeError",
-			file:     "no-call-id.json",
-			wantErr:  new(*DecodeError),
-			wantText: "data[0]: no callId",
+			name: "a row without callId is a bad row of its page",
+			file: "no-call-id.json",
+			want: Page{Count: 1, HasCount: true, Calls: []Call{}, Bad: []BadRow{
+				{Raw: json.RawMessage(`{"callerNo":"1","callEnd":1735689660000}`), Reason: "no callId"},
+			}},
 		},
 	}
 	for _, tc := range tests {
@@ -141,18 +143,16 @@ func TestDecodeResponse(t *testing.T) {
 	}
 }
 
-func TestDecodeRejectsImplausibleValues(t *testing.T) {
+func TestDecodeRejectsAResponseThatIsNotAPage(t *testing.T) {
 	tests := []struct{ name, body, wantText string }{
-		{"a negative time", `{"resultCode":"0100000","resultDesc":{"data":[{"callId":"x","callEnd":-5}]}}`, "callEnd -5 is not a plausible"},
-		{"a time after year 9999", `{"resultCode":"0100000","resultDesc":{"data":[{"callId":"x","callEnd":"253402300800000"}]}}`, "not a plausible"},
-		{"a fractional code", `{"resultCode":"0100000","resultDesc":{"data":[{"callId":"x","vdn":2.5}]}}`, "want an integer"},
-		{"a code beyond int32", `{"resultCode":"0100000","resultDesc":{"data":[{"callId":"x","mediaType":4294967296}]}}`, "mediaType 4294967296 out of range"},
-		{"a boolean number", `{"resultCode":"0100000","resultDesc":{"data":[{"callId":"x","vdn":true}]}}`, "want a number"},
-		{"a negative count", `{"resultCode":"0100000","resultDesc":{"data":[],"count":-1}}`, "count -1 out of range"},
-		{"a non-numeric string", `{"resultCode":"0100000","resultDesc":{"data":[{"callId":"x","vdn":"abc"}]}}`, "want an integer"},
-		{"a string resultDesc on success", `{"resultCode":"0100000","resultDesc":"ok"}`, "not an object"},
+		{"a negative count", `{"resultCode":"0100000","resultDesc":{"data":[],"count":-1}}`, "count is negative or beyond 32 bits"},
+		{"a count beyond 32 bits", `{"resultCode":"0100000","resultDesc":{"data":[],"count":8613912345678}}`, "count is negative or beyond 32 bits"},
+		{"a count that is not a number", `{"resultCode":"0100000","resultDesc":{"data":[],"count":"many"}}`,
+			"resultDesc: json: cannot unmarshal a non-numeric string into Go struct field wireDesc.count of type int64"},
+		{"a string resultDesc on success", `{"resultCode":"0100000","resultDesc":"ok"}`, "at byte 37): resultDesc of a success is a string, not an object"},
 		{"no resultCode", `{"resultDesc":{"data":[]}}`, "no resultCode"},
-		{"data that is not an array", `{"resultCode":"0100000","resultDesc":{"data":{}}}`, "resultDesc"},
+		{"data that is not an array", `{"resultCode":"0100000","resultDesc":{"data":{}}}`, "resultDesc: json: cannot unmarshal object into Go struct field wireDesc.data"},
+		{"an empty body", ``, "decode response (http 200, 0 bytes): unexpected end of JSON input"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" is a DecodeError", func(t *testing.T) {
@@ -163,6 +163,55 @@ func TestDecodeRejectsImplausibleValues(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.wantText) {
 				t.Errorf("error %q does not contain %q", err, tc.wantText)
+			}
+		})
+	}
+}
+
+// Each bad row sits between two good rows on one page: the page decodes,
+// the good rows are kept in order, and the bad row says why without its
+// phone numbers.
+func TestDecodeQuarantinesABadRowAndKeepsTheRowsAroundIt(t *testing.T) {
+	const phone = "8613912345678"
+	longID := strings.Repeat("7", MaxCallIDBytes+1)
+	tests := []struct{ name, row, wantReason string }{
+		{"a null row", `null`, "row is null, not an object"},
+		{"a string row", `"` + phone + `"`, "row is a string, not an object"},
+		{"a number row", phone, "row is a number, not an object"},
+		{"an array row", `["` + phone + `"]`, "row is an array, not an object"},
+		{"a row without callId", `{"callerNo":"` + phone + `","callEnd":1735689660000}`, "no callId"},
+		{"a row with an empty callId", `{"callId":"","callerNo":"` + phone + `"}`, "no callId"},
+		{"a row with a null callId", `{"callId":null,"callerNo":"` + phone + `"}`, "no callId"},
+		{"a callId that is an object", `{"callId":{"id":"` + phone + `"},"callerNo":"` + phone + `"}`, "callId is an object, want a string"},
+		{"a callId longer than 1024 bytes", `{"callId":"` + longID + `","callerNo":"` + phone + `"}`,
+			"callId is longer than 1024 bytes (the store keys calls by callId, and bbolt keys are bounded)"},
+		{"a time that is not a number", `{"callId":"9-1","callerNo":"` + phone + `","callEnd":"soon"}`, "callEnd is a non-numeric string, want an integer"},
+		{"a time that is an object", `{"callId":"9-1","callerNo":"` + phone + `","callEnd":{"at":` + phone + `}}`, "callEnd is an object, want an integer"},
+		{"a negative time", `{"callId":"9-1","callerNo":"` + phone + `","callEnd":-5}`, `callId "9-1": callEnd is negative`},
+		{"a time after the year 9999", `{"callId":"9-1","callerNo":"` + phone + `","logDate":"253402300800000"}`, `callId "9-1": logDate is after the year 9999`},
+		{"a fractional code", `{"callId":"9-1","callerNo":"` + phone + `","vdn":2.5}`, "vdn is a fractional number, want an integer"},
+		{"a code beyond 32 bits", `{"callId":"9-1","callerNo":"` + phone + `","mediaType":4294967296}`, `callId "9-1": mediaType does not fit 32 bits`},
+		{"a boolean code", `{"callId":"9-1","callerNo":"` + phone + `","vdn":true}`, "vdn is a boolean, want an integer"},
+		{"a callId holding the phone number is not named", `{"callId":"` + phone + `-1","callerNo":"` + phone + `","callEnd":-1}`, "callEnd is negative"},
+	}
+	good := func(id string) string {
+		return `{"callId":"` + id + `","callerNo":"` + phone + `","callEnd":1735689660000,"vdn":25}`
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+" is quarantined", func(t *testing.T) {
+			body := `{"resultCode":"0100000","resultDesc":{"data":[` + good("a") + "," + tc.row + "," + good("b") + `],"count":3}}`
+			p, err := decodeResponse(200, []byte(body), time.UTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Page{Count: 3, HasCount: true,
+				Calls: []Call{{CallID: "a", CallerNo: phone, VDN: 25, CallEnd: ms(1735689660000)}, {CallID: "b", CallerNo: phone, VDN: 25, CallEnd: ms(1735689660000)}},
+				Bad:   []BadRow{{Raw: json.RawMessage(tc.row), Reason: tc.wantReason}}}
+			if diff := cmp.Diff(want, p); diff != "" {
+				t.Errorf("page (-want +got):\n%s", diff)
+			}
+			if p.rows() != 3 {
+				t.Errorf("rows = %d, want 3: a bad row occupies its slot", p.rows())
 			}
 		})
 	}
