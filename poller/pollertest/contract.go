@@ -9,6 +9,7 @@ package pollertest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -70,31 +71,47 @@ func Publisher(t *testing.T, p poller.Publisher, read ReadBack, withControl bool
 }
 
 // Source checks s against the Source contract for window w: a nil error
-// means every call of w was read, each once with a callId (distinct, not
-// empty); want, when not nil, is the set of completed calls w holds; a read
-// on an ended context fails.
+// means every call of w was read, each with a callId (not empty), a callId
+// repeated only by rows that differ in content (a row that changed while it
+// was read: the later is the newer); want, when not nil, is the set of
+// completed calls w holds; every bad row carries its raw JSON and a reason;
+// every suspect span lies in w; a read on an ended context fails.
 func Source(t *testing.T, s poller.Source, w ccms.Window, want []string) {
 	r, err := s.ReadWindow(t.Context(), w)
-	calls := r.Calls
 	if err != nil {
 		t.Fatalf("ReadWindow %v: %v", w, err)
 	}
-	seen := map[string]bool{}
-	var completed []string
-	for _, c := range calls {
-		if c.CallID == "" || seen[c.CallID] {
-			t.Errorf("ReadWindow %v: call id %q empty or repeated", w, c.CallID)
+	rows := map[string][]ccms.Call{}
+	completed := map[string]bool{}
+	for _, c := range r.Calls {
+		if c.CallID == "" {
+			t.Errorf("ReadWindow %v: a call without a call id", w)
 		}
-		seen[c.CallID] = true
+		for _, prev := range rows[c.CallID] {
+			if prev.Same(c) {
+				t.Errorf("ReadWindow %v: call id %q repeated with the same content", w, c.CallID)
+			}
+		}
+		rows[c.CallID] = append(rows[c.CallID], c)
 		if c.Completed() {
-			completed = append(completed, c.CallID)
+			completed[c.CallID] = true
+		}
+	}
+	for _, b := range r.Bad {
+		if len(b.Raw) == 0 || b.Reason == "" {
+			t.Errorf("ReadWindow %v: a bad row without its raw JSON or a reason: %q", w, b.Reason)
+		}
+	}
+	for _, sp := range r.Suspect {
+		if sp.Start.Before(w.Start) || sp.End.After(w.End) || !sp.End.After(sp.Start) || sp.Reason == "" {
+			t.Errorf("ReadWindow %v: suspect span [%v, %v) %q is not a span of the window with a reason", w, sp.Start, sp.End, sp.Reason)
 		}
 	}
 	if want != nil {
-		slices.Sort(completed)
+		got := slices.Sorted(maps.Keys(completed))
 		want = slices.Sorted(slices.Values(want))
-		if !slices.Equal(completed, want) {
-			t.Errorf("ReadWindow %v: %d completed calls, the window holds %d", w, len(completed), len(want))
+		if !slices.Equal(got, want) {
+			t.Errorf("ReadWindow %v: %d completed calls, the window holds %d", w, len(got), len(want))
 		}
 	}
 	ended, cancel := context.WithCancel(t.Context())
