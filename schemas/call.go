@@ -66,7 +66,9 @@ func normaliseTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Millisecond)
 }
 
-func validateCall(c Call) error {
+// validateIdentity checks what every call event needs: a ccId, a VDN and a
+// call id in range.
+func validateIdentity(c Call) error {
 	switch {
 	case c.CCID < 1 || c.CCID > 65535:
 		return &FieldError{"ccId", fmt.Sprintf("%d is outside 1..65535", c.CCID)}
@@ -74,7 +76,16 @@ func validateCall(c Call) error {
 		return &FieldError{"vdn", fmt.Sprintf("%d is outside 1..5000", c.VDN)}
 	case c.CallID == "":
 		return &FieldError{"callId", "empty"}
-	case c.CallEnd.IsZero():
+	}
+	return nil
+}
+
+// validateCall checks a call for a call-completed event.
+func validateCall(c Call) error {
+	if err := validateIdentity(c); err != nil {
+		return err
+	}
+	if c.CallEnd.IsZero() {
 		return &FieldError{"callEnd", "absent: the call is not completed"}
 	}
 	return nil
@@ -140,24 +151,7 @@ func (e *Encoder) Completed(h HashedCall, update bool) (Event, error) {
 	if err := validateCall(c); err != nil {
 		return Event{}, err
 	}
-	answered, waitMs, talkMs := derive(c)
-	sub := Code{Code: c.SubMediaType}
-	if c.MediaType == MediaTypeMultimedia {
-		sub.Name = SubMediaTypeName(c.SubMediaType)
-	}
-	d := CallCompletedData{
-		CCID: c.CCID, VDN: c.VDN, Direction: DirectionOf(c.Inbound).Name(), CallID: c.CallID,
-		CallerNo: e.applyPII(c.CallerNo), CalleeNo: e.applyPII(c.CalleeNo), NumberPolicy: e.opts.PII,
-		CallType:     Code{c.CallType, CallTypeName(c.CallType)},
-		LeaveReason:  Code{c.LeaveReason, LeaveReasonName(c.LeaveReason)},
-		MediaType:    Code{c.MediaType, MediaTypeName(c.MediaType)},
-		SubMediaType: sub,
-		WaitBegin:    Timestamp{c.WaitBegin}, AckBegin: Timestamp{c.AckBegin}, CallBegin: Timestamp{c.CallBegin},
-		CallEnd: Timestamp{c.CallEnd}, LogDate: Timestamp{c.LogDate},
-		WaitMs: waitMs, TalkMs: talkMs, Answered: answered,
-		Update: update, ContentHash: fmt.Sprintf("%016x", hash),
-	}
-	data, err := json.Marshal(d)
+	data, err := json.Marshal(e.callData(h, update))
 	if err != nil {
 		return Event{}, fmt.Errorf("encode call %s: %w", c.CallID, err)
 	}
@@ -177,6 +171,29 @@ func (e *Encoder) Completed(h HashedCall, update bool) (Event, error) {
 		PartitionKey:    strconv.Itoa(c.VDN),
 		Data:            data,
 	}, nil
+}
+
+// callData is the data of a call event: codes with their names, phone
+// numbers after the policy, times, what derive computes and the content hash.
+func (e *Encoder) callData(h HashedCall, update bool) CallCompletedData {
+	c := h.Call
+	answered, waitMs, talkMs := derive(c)
+	sub := Code{Code: c.SubMediaType}
+	if c.MediaType == MediaTypeMultimedia {
+		sub.Name = SubMediaTypeName(c.SubMediaType)
+	}
+	return CallCompletedData{
+		CCID: c.CCID, VDN: c.VDN, Direction: DirectionOf(c.Inbound).Name(), CallID: c.CallID,
+		CallerNo: e.applyPII(c.CallerNo), CalleeNo: e.applyPII(c.CalleeNo), NumberPolicy: e.opts.PII,
+		CallType:     Code{c.CallType, CallTypeName(c.CallType)},
+		LeaveReason:  Code{c.LeaveReason, LeaveReasonName(c.LeaveReason)},
+		MediaType:    Code{c.MediaType, MediaTypeName(c.MediaType)},
+		SubMediaType: sub,
+		WaitBegin:    Timestamp{c.WaitBegin}, AckBegin: Timestamp{c.AckBegin}, CallBegin: Timestamp{c.CallBegin},
+		CallEnd: Timestamp{c.CallEnd}, LogDate: Timestamp{c.LogDate},
+		WaitMs: waitMs, TalkMs: talkMs, Answered: answered,
+		Update: update, ContentHash: fmt.Sprintf("%016x", h.Hash),
+	}
 }
 
 // DecodeCallCompleted decodes a call-completed event's value (the Kafka
