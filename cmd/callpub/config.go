@@ -25,6 +25,8 @@ type config struct {
 	HTTPAddr    string        `env:"HTTP_ADDR, default=:8080"`
 	StateDir    string        `env:"STATE_DIR, default=./data"`
 	LockTimeout time.Duration `env:"STATE_LOCK_TIMEOUT, default=5s"`
+	PruneEvery  time.Duration `env:"STATE_PRUNE_INTERVAL, default=1h"`    // the store's retention (retention.go)
+	KeepMargin  time.Duration `env:"STATE_RETENTION_MARGIN, default=24h"` // kept before the API's horizon
 	PII         string        `env:"PII, default=plain"`
 	PIIKey      ccms.Secret   `env:"PII_KEY"`
 	Shard       string        `env:"SHARD"`
@@ -49,6 +51,9 @@ var helpText = map[string]string{
 	"SHARD":              "i/n: this replica owns the streams whose (ccId, VDN) hash falls in shard i of n",
 	"SHARDS":             "n: like SHARD, with i taken from the StatefulSet ordinal at the end of POD_NAME",
 	"POD_NAME":           "this pod's name (Kubernetes downward API), e.g. callpub-2; used with SHARDS",
+
+	"STATE_PRUNE_INTERVAL":   "how often the service drops seen-call days beyond the API's reach plus RETENTION_MARGIN (at most 24h; also once at start)",
+	"STATE_RETENTION_MARGIN": "seen calls are kept this long before the API's horizon (00:00 of yesterday); shorter risks duplicates, never loss",
 
 	"CC_ID":              "call center id, 1..65535",
 	"VDNS":               "VDNs to poll, ranges allowed: 1-200,305",
@@ -210,6 +215,12 @@ func (c config) validate() error {
 	}
 	if c.LockTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("CALLPUB_STATE_LOCK_TIMEOUT: must be positive, got %v", c.LockTimeout))
+	}
+	if c.PruneEvery <= 0 || c.PruneEvery > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("CALLPUB_STATE_PRUNE_INTERVAL: must be positive and at most 24h, got %v", c.PruneEvery))
+	}
+	if c.KeepMargin < 0 {
+		errs = append(errs, fmt.Errorf("CALLPUB_STATE_RETENTION_MARGIN: must not be negative, got %v", c.KeepMargin))
 	}
 	switch c.PII {
 	case "plain", "mask":

@@ -62,9 +62,10 @@ func fingerprint(cfg config) string {
 
 // serve is the service: it builds the CC-CMS client (which sends nothing),
 // opens the store in the client's day zone, the publisher, and checks the
-// topic, then runs the poller's workers and the ops server under one
-// errgroup until ctx ends (a normal stop, nil) or something fails. Close
-// order (defers): workers stop, the publisher flushes, the store closes.
+// topic, then runs the poller's workers, the store's retention and the ops
+// server under one errgroup until ctx ends (a normal stop, nil) or something
+// fails. Close order (defers): workers stop, the publisher flushes, the
+// store closes.
 func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err error) {
 	sh, err := cfg.shard()
 	if err != nil {
