@@ -42,6 +42,12 @@ var exported = map[string][]string{
 	"callpub_kafka_write_duration_seconds":  nil,
 	"callpub_kafka_write_errors_total":      {"topic"},
 	"callpub_events_published_total":        {"topic", "type"},
+
+	"callpub_store_bytes":                        nil,
+	"callpub_store_free_bytes":                   nil,
+	"callpub_store_pruned_buckets_total":         nil,
+	"callpub_store_last_prune_timestamp_seconds": nil,
+	"callpub_store_prune_interval_seconds":       nil,
 }
 
 var histograms = []string{"callpub_ccms_request_duration_seconds", "callpub_kafka_write_duration_seconds"}
@@ -151,7 +157,7 @@ var sourceMetricRE = regexp.MustCompile(`"(callpub_[a-z_]+)"`)
 
 func TestExportedMetricsAreInCallpubSource(t *testing.T) {
 	found := map[string]bool{}
-	for _, dir := range []string{"poller", "publisher", "dedupe", "cmd/callpub"} {
+	for _, dir := range []string{"poller", "poller/ccms", "publisher", "dedupe", "cmd/callpub"} {
 		files, err := os.ReadDir(repoRoot + "/" + dir)
 		if err != nil {
 			t.Fatal(err)
@@ -220,9 +226,10 @@ func TestAlertRulesAreValidAndUseOnlyExportedMetrics(t *testing.T) {
 		}
 	}
 	// The issue's list: headroom, gap, lag, upstream errors and 401s, Kafka
-	// writes, pending calls.
+	// writes, pending calls; the store's volume and its pruning.
 	for _, want := range []string{"CallpubHorizonHeadroomLow", "CallpubGapDetected", "CallpubStreamLagHigh",
-		"CallpubUpstreamAuthFailing", "CallpubUpstreamErrors", "CallpubKafkaWriteErrors", "CallpubPendingCallsGrowing"} {
+		"CallpubUpstreamAuthFailing", "CallpubUpstreamErrors", "CallpubKafkaWriteErrors", "CallpubPendingCallsGrowing",
+		"CallpubStoreVolumeFillingUp", "CallpubStorePruneFailing"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)
 		}
