@@ -99,7 +99,7 @@ func (r *retention) prune(ctx context.Context, now time.Time) {
 		r.log.Warn("store prune failed, will retry", "keep_from", keep, "dropped", len(days), "dropped_days", days, "err", err)
 		return
 	}
-	r.lastOK.Set(float64(time.Now().Unix()))
+	r.lastOK.Set(float64(now.Unix()))
 	level := slog.LevelInfo
 	if len(days) == 0 {
 		level = slog.LevelDebug
