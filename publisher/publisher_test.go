@@ -290,7 +290,7 @@ func TestControlRecordsGoToTheControlTopic(t *testing.T) {
 	at := t0.Add(time.Hour)
 	events := []schemas.Event{
 		encoder.Gap(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, t0.Add(-48*time.Hour), t0.Add(-47*time.Hour), at),
-		encoder.DaySealed(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, "20260328", 42, at),
+		encoder.DaySealed(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, schemas.DaySeal{Day: "20260328", Published: 42}, at),
 		encoder.Heartbeat(schemas.Stream{CCID: 1, VDN: 25, Dir: schemas.In}, t0, at),
 	}
 	if err := p.PublishControl(t.Context(), events...); err != nil {

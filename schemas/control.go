@@ -29,16 +29,6 @@ type GapData struct {
 	DetectedAt Timestamp `json:"detectedAt"`
 }
 
-// DaySealedData is the data of a day.sealed record: the stream's day (in the
-// API's day zone) was reconciled and Published calls ending that day were
-// published in total.
-type DaySealedData struct {
-	streamData
-	Day       string    `json:"day"` // YYYY-MM-DD
-	Published int       `json:"published"`
-	SealedAt  Timestamp `json:"sealedAt"`
-}
-
 // HeartbeatData is the data of a heartbeat: every call of the stream whose
 // filter time is before Cursor has been published (null: no cursor yet).
 type HeartbeatData struct {
@@ -90,21 +80,6 @@ func (e *Encoder) Gap(s Stream, start, end, detectedAt time.Time) Event {
 		DetectedAt: Timestamp{normaliseTime(detectedAt)}}
 	canonical := fmt.Sprintf("ccms-gap/%s/%d/%d", s.Key(), ms(start), ms(end))
 	return e.control(TypeGap, SchemaGap, canonical, s, detectedAt, d)
-}
-
-// DaySealed encodes the completeness record of a stream's day ("YYYYMMDD", as
-// dedupe names days, or "YYYY-MM-DD"; written as YYYY-MM-DD), sealed at at.
-// The id covers the stream, the day and the count, so a re-seal with the same
-// count is a duplicate and one with another count is not.
-func (e *Encoder) DaySealed(s Stream, day string, published int, at time.Time) Event {
-	if len(day) == 8 {
-		if t, err := time.Parse("20060102", day); err == nil {
-			day = t.Format(time.DateOnly)
-		}
-	}
-	d := DaySealedData{streamData: streamOf(s), Day: day, Published: published, SealedAt: Timestamp{normaliseTime(at)}}
-	canonical := fmt.Sprintf("ccms-day-sealed/%s/%d/%s", s.Key(), published, day)
-	return e.control(TypeDaySealed, SchemaDaySealed, canonical, s, at, d)
 }
 
 // Heartbeat encodes a stream's cursor (zero: none yet) at time at.

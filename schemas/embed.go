@@ -28,8 +28,10 @@ const SchemaBase = "https://github.com/callpub/callpub/schemas/"
 const (
 	SchemaEnvelope      = SchemaBase + "cloudevent.v1.schema.json"
 	SchemaCallCompleted = SchemaBase + "call-completed.v1.schema.json"
+	SchemaCallUnended   = SchemaBase + "call-unended.v1.schema.json"
 	SchemaGap           = SchemaBase + "stream-gap.v1.schema.json"
-	SchemaDaySealed     = SchemaBase + "stream-day-sealed.v1.schema.json"
+	SchemaDaySealed     = SchemaBase + "stream-day-sealed.v2.schema.json"
+	SchemaDaySealedV1   = SchemaBase + "stream-day-sealed.v1.schema.json"
 	SchemaHeartbeat     = SchemaBase + "stream-heartbeat.v1.schema.json"
 	SchemaQuarantined   = SchemaBase + "row-quarantined.v1.schema.json"
 )
@@ -39,10 +41,14 @@ func SchemaFor(eventType string) string {
 	switch eventType {
 	case TypeCallCompleted:
 		return SchemaCallCompleted
+	case TypeCallUnended:
+		return SchemaCallUnended
 	case TypeGap:
 		return SchemaGap
 	case TypeDaySealed:
 		return SchemaDaySealed
+	case TypeDaySealedV1:
+		return SchemaDaySealedV1
 	case TypeHeartbeat:
 		return SchemaHeartbeat
 	case TypeQuarantined:
@@ -51,9 +57,11 @@ func SchemaFor(eventType string) string {
 	return ""
 }
 
-// Types lists every event type, each with its schema (SchemaFor).
+// Types lists every event type Validate knows, each with its schema
+// (SchemaFor): those the encoder writes and TypeDaySealedV1, which it no
+// longer writes.
 func Types() []string {
-	return []string{TypeCallCompleted, TypeGap, TypeDaySealed, TypeHeartbeat, TypeQuarantined}
+	return []string{TypeCallCompleted, TypeCallUnended, TypeGap, TypeDaySealed, TypeDaySealedV1, TypeHeartbeat, TypeQuarantined}
 }
 
 var compiled = sync.OnceValues(compile)
@@ -105,11 +113,16 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // Validate checks one event value (the JSON of a structured-mode CloudEvent)
 // against the embedded JSON Schema of its type, with a real draft 2020-12
 // validator, and then checks what a schema cannot express: partitionkey is
-// data.vdn, and for a call subject is callId, time is callEnd and id is the
-// EventID (or, for an update, UpdateEventID) of the call; for a quarantine
-// record time is detectedAt, id is the record's and, unless numberPolicy is
-// plain, no phone number is left in the row. Meant for tests in any package
-// and for tools; the publisher does not call it per event.
+// data.vdn; for a completed call subject is callId, time is callEnd and id is
+// the EventID (or, for an update, UpdateEventID) of the call; for an unended
+// call subject is callId, time is its latest time (callBegin, else ackBegin,
+// else waitBegin, else logDate) and id is its UnendedEventID; for a v2
+// day-sealed record time is sealedAt, id is the record's, spans run forward
+// and a complete day lists no gap, suspect span or quarantined row and was
+// read over a span with readFrom before readTo; for a quarantine record time
+// is detectedAt, id is the record's and, unless numberPolicy is plain, no
+// phone number is left in the row. Meant for tests in any package and for
+// tools; the publisher does not call it per event.
 func Validate(eventJSON []byte) error {
 	schemas, err := compiled()
 	if err != nil {
@@ -134,14 +147,21 @@ func Validate(eventJSON []byte) error {
 	if err := json.Unmarshal(head.Data, &d); err != nil {
 		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
 	}
-	check := checkCall
-	if head.Type != TypeCallCompleted {
-		check = checkStreamRecord
-	}
-	if err := check(head, d); err != nil {
+	if err := checkFor(head.Type)(head, d); err != nil {
 		return &ValidationError{ID: head.ID, Type: head.Type, Err: err}
 	}
 	return nil
+}
+
+// checkFor is the check Validate runs after the schema on an event of type typ.
+func checkFor(typ string) func(eventHead, eventData) error {
+	switch typ {
+	case TypeCallCompleted:
+		return checkCall
+	case TypeCallUnended:
+		return checkUnended
+	}
+	return checkStreamRecord
 }
 
 // eventHead is what Validate reads of an event's attributes.
@@ -162,7 +182,11 @@ type eventData struct {
 	VDN         int       `json:"vdn"`
 	Direction   string    `json:"direction"`
 	CallID      string    `json:"callId"`
+	WaitBegin   Timestamp `json:"waitBegin"`
+	AckBegin    Timestamp `json:"ackBegin"`
+	CallBegin   Timestamp `json:"callBegin"`
 	CallEnd     Timestamp `json:"callEnd"`
+	LogDate     Timestamp `json:"logDate"`
 	Update      bool      `json:"update"`
 	ContentHash string    `json:"contentHash"`
 	Stream      string    `json:"stream"`
@@ -181,8 +205,8 @@ func checkKey(head eventHead, d eventData) error {
 }
 
 // checkStreamRecord checks a control or quarantine record: its key, its
-// subject and data.stream name the stream of data, and a quarantine record
-// meets checkQuarantined.
+// subject and data.stream name the stream of data, a v2 day-sealed record
+// meets checkDaySealed and a quarantine record checkQuarantined.
 func checkStreamRecord(head eventHead, d eventData) error {
 	if err := checkKey(head, d); err != nil {
 		return err
@@ -193,8 +217,23 @@ func checkStreamRecord(head eventHead, d eventData) error {
 	if want := (Stream{CCID: d.CCID, VDN: d.VDN, Dir: DirectionOf(d.Direction == "inbound")}).Key(); d.Stream != want {
 		return fmt.Errorf("data.stream %q does not match ccId, vdn and direction (%q)", d.Stream, want)
 	}
-	if head.Type == TypeQuarantined {
+	switch head.Type {
+	case TypeDaySealed:
+		return checkDaySealed(head.ID, head.Time, head.Data)
+	case TypeQuarantined:
 		return checkQuarantined(head.ID, head.Time, head.Data)
+	}
+	return nil
+}
+
+// checkCallSubject checks what every call event shares: its key, and
+// subject is callId.
+func checkCallSubject(head eventHead, d eventData) error {
+	if err := checkKey(head, d); err != nil {
+		return err
+	}
+	if head.Subject != d.CallID {
+		return fmt.Errorf("subject %q is not data.callId %q", head.Subject, d.CallID)
 	}
 	return nil
 }
@@ -202,11 +241,8 @@ func checkStreamRecord(head eventHead, d eventData) error {
 // checkCall checks a call-completed event: its key, subject is callId, time
 // is callEnd and id is the call's (EventID, or UpdateEventID for an update).
 func checkCall(head eventHead, d eventData) error {
-	if err := checkKey(head, d); err != nil {
+	if err := checkCallSubject(head, d); err != nil {
 		return err
-	}
-	if head.Subject != d.CallID {
-		return fmt.Errorf("subject %q is not data.callId %q", head.Subject, d.CallID)
 	}
 	if want := FormatTime(d.CallEnd.Time); head.Time != want {
 		return fmt.Errorf("time %s is not data.callEnd %s", head.Time, want)

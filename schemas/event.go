@@ -21,10 +21,16 @@ const DataContentType = "application/json"
 // Event types.
 const (
 	TypeCallCompleted = "com.huawei.ccms.call.completed.v1"
+	TypeCallUnended   = "com.huawei.ccms.call.unended.v1"
 	TypeGap           = "com.huawei.ccms.stream.gap.v1"
-	TypeDaySealed     = "com.huawei.ccms.stream.day.sealed.v1"
-	TypeHeartbeat     = "com.huawei.ccms.stream.heartbeat.v1"
-	TypeQuarantined   = "com.huawei.ccms.row.quarantined.v1"
+	// TypeDaySealed is the day-sealed record the encoder writes (v2).
+	TypeDaySealed = "com.huawei.ccms.stream.day.sealed.v2"
+	// TypeDaySealedV1 is the day-sealed record of earlier releases, which
+	// the encoder no longer writes; records of it on a topic still validate
+	// and decode (DecodeDaySealed).
+	TypeDaySealedV1 = "com.huawei.ccms.stream.day.sealed.v1"
+	TypeHeartbeat   = "com.huawei.ccms.stream.heartbeat.v1"
+	TypeQuarantined = "com.huawei.ccms.row.quarantined.v1"
 )
 
 // timeLayout is the only time format on the wire: RFC 3339, UTC, milliseconds.

@@ -49,6 +49,50 @@ func unansweredCall() Call {
 	}
 }
 
+// unendedCall is answeredCall without an end: CC-CMS kept listing it with
+// callEnd 0.
+func unendedCall() Call {
+	c := answeredCall()
+	c.CallEnd = time.Time{}
+	return c
+}
+
+// unendedWaitingCall is unansweredCall without an end, and with a logDate:
+// its latest time is still waitBegin.
+func unendedWaitingCall() Call {
+	c := unansweredCall()
+	c.CallEnd = time.Time{}
+	c.LogDate = c.WaitBegin.Add(time.Minute)
+	return c
+}
+
+// lastSeen is when callpub last read the unended calls: shortly before
+// their day left the API's reach.
+var lastSeen = time.Date(2026, 3, 30, 21, 40, 0, 0, time.UTC)
+
+// completeSeal is a reconciliation that read the whole of a Berlin day (23
+// hours long: the clocks went forward that night).
+func completeSeal() DaySeal {
+	return DaySeal{
+		Day: "20260329", Published: 1234, Complete: true,
+		From: time.Date(2026, 3, 29, 0, 0, 0, 0, berlin), To: time.Date(2026, 3, 30, 0, 0, 0, 0, berlin),
+	}
+}
+
+// incompleteSeal is a last-chance read of a day whose first three hours
+// were lost, one half hour of which the server would not page through, and
+// with two quarantined rows; its spans are given out of order.
+func incompleteSeal() DaySeal {
+	day := time.Date(2026, 3, 29, 0, 0, 0, 0, berlin)
+	return DaySeal{
+		Day: "20260329", Published: 17, From: day.Add(3 * time.Hour), To: day.Add(23 * time.Hour),
+		Gaps: []Span{{day, day.Add(3 * time.Hour)}},
+		Suspect: []Span{{day.Add(14 * time.Hour), day.Add(14*time.Hour + 30*time.Minute)},
+			{day.Add(10 * time.Hour), day.Add(10*time.Hour + 30*time.Minute)}},
+		Quarantined: 2, LastChance: true,
+	}
+}
+
 func newEncoder(t testing.TB, o EncoderOptions) *Encoder {
 	t.Helper()
 	e, err := NewEncoder(o)
@@ -69,7 +113,9 @@ func must(t testing.TB) func(Event, error) Event {
 	}
 }
 
-// goldenEvents is every event shape the golden files pin.
+// goldenEvents is every event shape the golden files pin. The encoder no
+// longer writes day-sealed v1: testdata/stream-day-sealed-v1.golden.json
+// stays as a fixture of the old record, which must still validate.
 func goldenEvents(t testing.TB) map[string]Event {
 	plain := newEncoder(t, EncoderOptions{PII: PIIPlain})
 	masked := newEncoder(t, EncoderOptions{PII: PIIMask, Source: "cc-cms.tenant-a"})
@@ -85,7 +131,13 @@ func goldenEvents(t testing.TB) map[string]Event {
 		"call-completed-hashed":     must(t)(hashed.CallCompleted(answeredCall(), false)),
 		"stream-gap": plain.Gap(Stream{CCID: 1, VDN: 25, Dir: In}, time.Date(2026, 3, 27, 22, 0, 0, 0, time.UTC),
 			time.Date(2026, 3, 28, 0, 0, 0, 0, time.UTC), at),
-		"stream-day-sealed":          plain.DaySealed(Stream{CCID: 1, VDN: 25, Dir: Out}, "20260329", 1234, at),
+		"stream-day-sealed-v2-complete": plain.DaySealed(Stream{CCID: 1, VDN: 25, Dir: Out}, completeSeal(), at),
+		"stream-day-sealed-v2-incomplete": masked.DaySealed(Stream{CCID: 1, VDN: 4999, Dir: In}, incompleteSeal(),
+			at.Add(45*time.Hour)),
+		"call-unended-plain":         must(t)(plain.Unended(Hash(unendedCall()), lastSeen)),
+		"call-unended-masked":        must(t)(masked.Unended(Hash(unendedCall()), lastSeen)),
+		"call-unended-hashed":        must(t)(hashed.Unended(Hash(unendedCall()), lastSeen)),
+		"call-unended-unanswered":    must(t)(plain.Unended(Hash(unendedWaitingCall()), lastSeen)),
 		"stream-heartbeat":           plain.Heartbeat(Stream{CCID: 1, VDN: 25, Dir: In}, at.Add(-2*time.Minute), at),
 		"stream-heartbeat-no-cursor": plain.Heartbeat(Stream{CCID: 1, VDN: 4999, Dir: Out}, time.Time{}, at),
 		"row-quarantined-plain":      quarantined(plain, badRow),

@@ -34,6 +34,15 @@ func UpdateEventID(ccID, vdn int, inbound bool, callID string, contentHash uint6
 	return idOf(fmt.Sprintf("ccms-call-update/%d/%d/%s/%016x/%s", ccID, vdn, DirectionOf(inbound), contentHash, callID))
 }
 
+// UnendedEventID is the id of a call published as unended (its end was
+// never reported): the call's identity under its own prefix,
+// "ccms-call-unended/<ccId>/<vdn>/<in|out>/<callId>" hashed. It differs
+// from EventID, so the call-completed event of a call that reports its end
+// after all is not taken for a repeat of the unended one.
+func UnendedEventID(ccID, vdn int, inbound bool, callID string) string {
+	return idOf(fmt.Sprintf("ccms-call-unended/%d/%d/%s/%s", ccID, vdn, DirectionOf(inbound), callID))
+}
+
 // ContentHash is a stable 64-bit hash of the normalised call: every field
 // except LogDate (when the row was written is bookkeeping, not content), with
 // times at millisecond precision. It is computed before the phone-number

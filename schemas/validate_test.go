@@ -89,7 +89,7 @@ func TestValidateRejectsBrokenControlRecords(t *testing.T) {
 		event Event
 	}{
 		{"a gap for a malformed stream key", enc.Gap(Stream{CCID: 1, VDN: 25}, at, at, at)},
-		{"a sealed day that is not a date", enc.DaySealed(Stream{CCID: 1, VDN: 25, Dir: In}, "yesterday", 1, at)},
+		{"a sealed day that is not a date", enc.DaySealed(Stream{CCID: 1, VDN: 25, Dir: In}, DaySeal{Day: "yesterday", Published: 1}, at)},
 		{"a heartbeat whose subject is another stream", otherSubject},
 		{"a heartbeat without a time", noTime},
 	}
