@@ -154,3 +154,64 @@ func TestPartitionKeyPatternCoversEveryVDN(t *testing.T) {
 		}
 	}
 }
+
+// Every type is a message of the channel of its topic: unended calls beside
+// completed ones, both day-sealed versions on the control topic. callpub's
+// send operations list every type it writes, and day-sealed v1, which it no
+// longer writes, stays only on the channel, for the records already there.
+func TestAsyncAPIPutsEveryTypeOnItsTopic(t *testing.T) {
+	doc := asyncAPI(t)
+	want := map[string]string{
+		TypeCallCompleted: "callsCompleted", TypeCallUnended: "callsCompleted",
+		TypeGap: "streamControl", TypeDaySealed: "streamControl", TypeDaySealedV1: "streamControl",
+		TypeHeartbeat: "streamControl", TypeQuarantined: "rowsQuarantined",
+	}
+	if len(want) != len(Types()) {
+		t.Fatalf("%d types here, %d in Types(): a new type needs its line", len(want), len(Types()))
+	}
+	messageType := func(ref string) string { return messageName(t, doc, ref) }
+	onChannel := map[string]string{}
+	channels, _ := doc["channels"].(map[string]any)
+	for id, ch := range channels {
+		msgs, _ := pointer(ch.(map[string]any), "#/messages")
+		for name := range msgs.(map[string]any) {
+			onChannel[messageType("#/channels/"+id+"/messages/"+name)] = id
+		}
+	}
+	sent := map[string]bool{}
+	ops, _ := doc["operations"].(map[string]any)
+	for _, op := range ops {
+		for _, ref := range op.(map[string]any)["messages"].([]any) {
+			sent[messageType(ref.(map[string]any)["$ref"].(string))] = true
+		}
+	}
+	for typ, ch := range want {
+		if onChannel[typ] != ch {
+			t.Errorf("%s is on channel %q, want %s", typ, onChannel[typ], ch)
+		}
+		if sent[typ] == (typ == TypeDaySealedV1) {
+			t.Errorf("%s: sent by an operation is %v", typ, sent[typ])
+		}
+	}
+}
+
+// messageName follows ref (an operation's message refers to a channel's,
+// which refers to a component) to a message and returns its name.
+func messageName(t *testing.T, doc map[string]any, ref string) string {
+	t.Helper()
+	for range 3 {
+		m, ok := pointer(doc, ref)
+		if !ok {
+			t.Fatalf("dangling reference %s", ref)
+		}
+		mm := m.(map[string]any)
+		next, ok := mm["$ref"].(string)
+		if !ok {
+			name, _ := mm["name"].(string)
+			return name
+		}
+		ref = next
+	}
+	t.Fatalf("reference %s does not end at a message", ref)
+	return ""
+}

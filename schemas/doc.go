@@ -9,8 +9,11 @@
 // Types:
 //
 //	com.huawei.ccms.call.completed.v1       one completed call (call topic)
+//	com.huawei.ccms.call.unended.v1         a call whose end was never reported (call topic)
 //	com.huawei.ccms.stream.gap.v1           a span lost to the API's horizon (control topic)
-//	com.huawei.ccms.stream.day.sealed.v1    a (stream, day) is final, with its count (control topic)
+//	com.huawei.ccms.stream.day.sealed.v2    a (stream, day) as a sealing pass read it: count, span read,
+//	                                        complete or why not (control topic)
+//	com.huawei.ccms.stream.day.sealed.v1    the same with the count alone; no longer written, still valid
 //	com.huawei.ccms.stream.heartbeat.v1     a stream's cursor: everything before it is published (control topic)
 //	com.huawei.ccms.row.quarantined.v1      a row that could not be decoded or used (dead-letter topic)
 //
@@ -21,6 +24,12 @@
 //     UpdateEventID). The same call gets the same id across retries, restarts,
 //     replicas and backfills, so consumers may drop repeats by (source, id).
 //     Changing these functions breaks every consumer's dedupe; golden tests pin them.
+//     An unended call has its own id (UnendedEventID), so the completed event
+//     of a call that reports its end after all is not taken for a repeat.
+//   - A day-sealed record says complete only when nothing it lists
+//     contradicts it: no gap, no suspect span, no quarantined row, and a
+//     non-empty span read. Its id covers every fact it carries, not when it
+//     was sealed.
 //   - ContentHash covers the normalised call (times at millisecond precision,
 //     logDate excluded) before the phone-number policy is applied, so changing
 //     the policy never turns old calls into updates.

@@ -18,6 +18,7 @@ func TestEventIDIsPinned(t *testing.T) {
 		{"an inbound call", EventID(1, 25, true, "1774772100-538062"), "353d88654b1a64d5185c083a26d8af69"},
 		{"the same call id outbound differs", EventID(1, 25, false, "1774772100-538062"), "509c896c5476229f826f799b34472665"},
 		{"an update covers the content hash", UpdateEventID(1, 25, true, "1774772100-538062", 0x0123456789abcdef), "54f94b16a3a41a9a808f22b66c23feb7"},
+		{"an unended call has its own id", UnendedEventID(1, 25, true, "1774772100-538062"), "d22dd6e1b27496a09d7312e78126dd5d"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +44,7 @@ func TestEventIDSeparatesEveryPartOfTheIdentity(t *testing.T) {
 		"another call id":                      EventID(1, 25, true, "43"),
 		"digits moved between vdn and call id": EventID(1, 2, true, "542"),
 		"an update of the same call":           UpdateEventID(1, 25, true, "42", 0),
+		"the same call unended":                UnendedEventID(1, 25, true, "42"),
 	}
 	for name, id := range others {
 		if id == base {
