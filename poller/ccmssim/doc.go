@@ -38,9 +38,18 @@
 //     limit/offset is stable while nothing new becomes visible; count is the
 //     number of rows matching the whole query.
 //   - callIds are unique across every VDN, direction and time.
+//   - Traffic.NeverEndShare makes a share of answered calls never end: they
+//     are listed in progress (callEnd 0) forever, and the oracle lists them
+//     with NeverEnds set.
 //   - Faults apply only to requests that passed authentication and
 //     validation. Slow and timeout faults wait on real timers (so they work
 //     inside testing/synctest) and give up when the request's ctx ends.
+//   - Besides failures, Faults can make the server lie the ways a real one
+//     might: poison rows of each PoisonKind (unusable rows slipped in after
+//     good ones, counted and paged like any row, never calls of the oracle,
+//     placed by a pure function of (Seed, callId) so paging stays stable), a
+//     count per page instead of a total, pages capped below the limit, a
+//     count that drifts, an ignored offset. None of them changes the calls.
 //   - Every exported method is safe for concurrent use. The Authorization
 //     header and the SK never appear in a log line or a response.
 package ccmssim

@@ -29,13 +29,13 @@ func (r row) logDate() int64 {
 	return r.c.progressAt
 }
 
-func appendSuccess(b []byte, rows []row, vdn, count int, asStrings bool) []byte {
+func appendSuccess(b []byte, entries []entry, vdn, count int, asStrings bool) []byte {
 	b = append(b, `{"resultCode":"`+resultSuccess+`","resultDesc":{"data":[`...)
-	for i, r := range rows {
+	for i, e := range entries {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendRow(b, r, vdn, asStrings)
+		b = appendEntry(b, e, vdn, asStrings)
 	}
 	b = append(b, `],"count":`...)
 	b = appendInt(b, int64(count), asStrings)

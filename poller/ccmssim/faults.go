@@ -29,6 +29,20 @@ type Faults struct {
 	NumbersAsStrings bool // every number in a success body as a numeric string
 	IgnoreOffset     bool // pages always start at row 0
 	CountDrift       int  // count off by a random amount in [-CountDrift, +CountDrift]
+
+	// Poison is the share (0..1) of good rows followed by an unusable row of
+	// PoisonKind (every kind in turn when ""). A poison row is an extra row,
+	// in count and in paging like any other, never a call of the oracle; its
+	// callId, when it has one, ends in "-poison". Which rows are followed by
+	// one is a pure function of (Seed, callId), so paging stays stable.
+	Poison     float64
+	PoisonKind PoisonKind
+	// CountPerPage makes count the rows of the page returned, not the rows of
+	// the query: a server that misreads "count".
+	CountPerPage bool
+	// PageCap > 0 caps every page at that many rows whatever the limit asked
+	// (a server with its own smaller page size); count stays the total.
+	PageCap int
 }
 
 // FaultKind names one fault, for FailNext and ParseFaults.
@@ -58,10 +72,10 @@ func (f Faults) validate() error {
 			return fmt.Errorf("ccmssim: fault %s probability %v outside 0..1", FaultKinds[k], p)
 		}
 	}
-	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TimeoutDelay < 0 || f.CountDrift < 0 {
+	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TimeoutDelay < 0 || f.CountDrift < 0 || f.PageCap < 0 {
 		return fmt.Errorf("ccmssim: negative fault setting")
 	}
-	return nil
+	return checkPoison(f)
 }
 
 // probabilities is indexed like FaultKinds.
@@ -84,9 +98,11 @@ func (f Faults) withDefaults() Faults {
 
 // ParseFaults reads a comma-separated list such as
 // "5xx=0.05,429=0.02,slow=0.01,truncate=0.01,malformed=0.01,resultcode=0.01,strings,ignore-offset,count-drift=2".
-// Probability kinds take a value in 0..1; strings and ignore-offset are
-// switches (optionally =true/false); count-drift takes an integer;
-// retry-after, slow-delay and timeout-delay take durations.
+// Probability kinds take a value in 0..1; strings, ignore-offset and
+// count-per-page are switches (optionally =true/false); count-drift and
+// page-cap take a non-negative integer; retry-after, slow-delay and
+// timeout-delay take durations; poison takes a share in 0..1 and poison-kind
+// one of PoisonKinds.
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	for item := range strings.SplitSeq(spec, ",") {
@@ -95,74 +111,88 @@ func ParseFaults(spec string) (Faults, error) {
 			continue
 		}
 		name, value, hasValue := strings.Cut(item, "=")
-		prob := func(p *float64) error {
-			v, err := strconv.ParseFloat(value, 64)
-			if !hasValue || err != nil || v < 0 || v > 1 {
-				return fmt.Errorf("fault %s needs a probability in 0..1, e.g. %s=0.05", name, name)
-			}
-			*p = v
-			return nil
+		set, ok := f.setters()[name]
+		if !ok {
+			return Faults{}, fmt.Errorf("unknown fault %q", name)
 		}
-		flag := func(b *bool) error {
-			if !hasValue {
-				*b = true
-				return nil
-			}
-			v, err := strconv.ParseBool(value)
-			if err != nil {
-				return fmt.Errorf("fault %s: %q is not true or false", name, value)
-			}
-			*b = v
-			return nil
-		}
-		dur := func(d *time.Duration) error {
-			v, err := time.ParseDuration(value)
-			if !hasValue || err != nil || v < 0 {
-				return fmt.Errorf("fault %s needs a duration, e.g. %s=2s", name, name)
-			}
-			*d = v
-			return nil
-		}
-		var err error
-		switch name {
-		case string(FaultServerError):
-			err = prob(&f.ServerError)
-		case string(FaultRateLimit):
-			err = prob(&f.RateLimit)
-		case string(FaultSlow):
-			err = prob(&f.Slow)
-		case string(FaultTimeout):
-			err = prob(&f.Timeout)
-		case string(FaultTruncate):
-			err = prob(&f.Truncate)
-		case string(FaultMalformed):
-			err = prob(&f.Malformed)
-		case string(FaultResultError):
-			err = prob(&f.ResultError)
-		case string(FaultNumbersAsStrings):
-			err = flag(&f.NumbersAsStrings)
-		case string(FaultIgnoreOffset):
-			err = flag(&f.IgnoreOffset)
-		case string(FaultCountDrift):
-			n, perr := strconv.Atoi(value)
-			if !hasValue || perr != nil || n < 0 {
-				err = fmt.Errorf("fault count-drift needs a non-negative integer, e.g. count-drift=2")
-			}
-			f.CountDrift = n
-		case "retry-after":
-			err = dur(&f.RetryAfter)
-		case "slow-delay":
-			err = dur(&f.SlowDelay)
-		case "timeout-delay":
-			err = dur(&f.TimeoutDelay)
-		default:
-			err = fmt.Errorf("unknown fault %q", name)
-		}
-		if err != nil {
-			return Faults{}, err
+		if err := set(value, hasValue); err != nil {
+			return Faults{}, fmt.Errorf("fault %s: %w", name, err)
 		}
 	}
+	if err := checkPoison(f); err != nil {
+		return Faults{}, err
+	}
 	return f, nil
+}
+
+// setter sets one field of Faults from a ParseFaults item's value.
+type setter func(value string, hasValue bool) error
+
+// setters maps each ParseFaults name to the setter of its field.
+func (f *Faults) setters() map[string]setter {
+	return map[string]setter{
+		string(FaultServerError):      setProbability(&f.ServerError),
+		string(FaultRateLimit):        setProbability(&f.RateLimit),
+		string(FaultSlow):             setProbability(&f.Slow),
+		string(FaultTimeout):          setProbability(&f.Timeout),
+		string(FaultTruncate):         setProbability(&f.Truncate),
+		string(FaultMalformed):        setProbability(&f.Malformed),
+		string(FaultResultError):      setProbability(&f.ResultError),
+		string(FaultNumbersAsStrings): setFlag(&f.NumbersAsStrings),
+		string(FaultIgnoreOffset):     setFlag(&f.IgnoreOffset),
+		string(FaultCountDrift):       setCount(&f.CountDrift),
+		"retry-after":                 setDuration(&f.RetryAfter),
+		"slow-delay":                  setDuration(&f.SlowDelay),
+		"timeout-delay":               setDuration(&f.TimeoutDelay),
+		"poison":                      setProbability(&f.Poison),
+		"poison-kind":                 func(value string, _ bool) error { f.PoisonKind = PoisonKind(value); return nil },
+		"count-per-page":              setFlag(&f.CountPerPage),
+		"page-cap":                    setCount(&f.PageCap),
+	}
+}
+
+func setProbability(p *float64) setter {
+	return func(value string, hasValue bool) error {
+		v, err := strconv.ParseFloat(value, 64)
+		if !hasValue || err != nil || v < 0 || v > 1 {
+			return fmt.Errorf("needs a probability in 0..1, e.g. 0.05")
+		}
+		*p = v
+		return nil
+	}
+}
+
+func setFlag(b *bool) setter {
+	return func(value string, hasValue bool) error {
+		v, err := strconv.ParseBool(value)
+		if hasValue && err != nil {
+			return fmt.Errorf("%q is not true or false", value)
+		}
+		*b = !hasValue || v
+		return nil
+	}
+}
+
+func setCount(n *int) setter {
+	return func(value string, hasValue bool) error {
+		v, err := strconv.Atoi(value)
+		if !hasValue || err != nil || v < 0 {
+			return fmt.Errorf("needs a non-negative integer, e.g. 2")
+		}
+		*n = v
+		return nil
+	}
+}
+
+func setDuration(d *time.Duration) setter {
+	return func(value string, hasValue bool) error {
+		v, err := time.ParseDuration(value)
+		if !hasValue || err != nil || v < 0 {
+			return fmt.Errorf("needs a duration, e.g. 2s")
+		}
+		*d = v
+		return nil
+	}
 }
 
 // plan is what one request suffers.

@@ -66,6 +66,12 @@ type Traffic struct {
 	ListInProgress  bool
 	InProgressShare float64 // default 0.5
 
+	// NeverEndShare is the share of answered calls that never end: from
+	// their first write on they are listed in progress (callEnd 0) forever,
+	// whatever ListInProgress says. The oracle lists them with NeverEnds set.
+	// Default 0.
+	NeverEndShare float64
+
 	Start time.Time // no call starts waiting before Start (zero: no limit)
 	Stop  time.Time // no call starts waiting at or after Stop (zero: no limit)
 }
@@ -98,6 +104,7 @@ type settings struct {
 	ingestMax                                           time.Duration
 	listInProgress                                      bool
 	inProgressShare                                     float64
+	neverEndShare                                       float64
 	start, stop                                         int64 // epoch ms; 0: none
 }
 
@@ -137,7 +144,12 @@ func resolve(o Options) (settings, error) {
 		return s, err
 	}
 
-	t := o.Traffic
+	s.resolveTraffic(o.Traffic)
+	return s, nil
+}
+
+// resolveTraffic sets the traffic settings from t, defaults filled in.
+func (s *settings) resolveTraffic(t Traffic) {
 	s.busyShare = share(t.BusyShare, 0.05)
 	s.busyPerHour = rate(t.BusyPerHour, 120)
 	s.quietPerHour = rate(t.QuietPerHour, 2)
@@ -152,13 +164,13 @@ func resolve(o Options) (settings, error) {
 	s.ingestMax = duration(t.IngestDelayMax, 2*time.Minute)
 	s.listInProgress = t.ListInProgress
 	s.inProgressShare = share(t.InProgressShare, 0.5)
+	s.neverEndShare = share(t.NeverEndShare, 0)
 	if !t.Start.IsZero() {
 		s.start = t.Start.UnixMilli()
 	}
 	if !t.Stop.IsZero() {
 		s.stop = t.Stop.UnixMilli()
 	}
-	return s, nil
 }
 
 func share(v, def float64) float64 {

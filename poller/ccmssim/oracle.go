@@ -27,13 +27,20 @@ type OracleCall struct {
 	LogDate      time.Time // the completed row's write time; equals VisibleAt
 	FilterTime   time.Time // the completed row's filter time (Options.FilterOn)
 	VisibleAt    time.Time // when its completed row is first returned
+	// NeverEnds marks a call that never ends (Traffic.NeverEndShare): it is
+	// listed in progress forever. CallEnd is zero, and LogDate, FilterTime
+	// and VisibleAt are those of its in-progress row.
+	NeverEnds bool
 }
 
 // Oracle returns every call that has completed by the clock's now
 // (callEnd <= now) and whose completed row's filter time is in [from, to),
 // over every VDN and both directions, sorted by filter time, VDN, direction
 // (inbound first) and callId. A call may have completed while its row is
-// not written yet: VisibleAt tells when the server first returns it.
+// not written yet: VisibleAt tells when the server first returns it. With
+// Traffic.NeverEndShare it also returns every call that never ends and has
+// begun by now, with NeverEnds set and the in-progress row's times. Poison
+// rows (Faults.Poison) are not calls and never appear.
 func (s *Sim) Oracle(from, to time.Time) []OracleCall {
 	return s.oracle(from.UnixMilli(), to.UnixMilli(), 0, s.set.clock.Now().UnixMilli())
 }
@@ -55,15 +62,9 @@ func (s *Sim) oracle(from, to int64, vdn int, now int64) []OracleCall {
 			for slot := first; slot <= last; slot++ {
 				calls := s.set.generate(slotKey{vdn: v, inbound: inbound, slot: slot}) // not cached: a full scan would evict the server's slots
 				for i := range calls {
-					c := &calls[i]
-					if c.callEnd > now {
-						continue
+					if oc, ok := s.oracleOf(v, inbound, &calls[i], from, to, now); ok {
+						out = append(out, oc)
 					}
-					r, ok := s.set.visible(c, c.logDate) // the completed row
-					if !ok || r.ft < from || r.ft >= to {
-						continue
-					}
-					out = append(out, s.oracleCall(v, inbound, c, r.ft))
 				}
 			}
 		}
@@ -73,6 +74,23 @@ func (s *Sim) oracle(from, to int64, vdn int, now int64) []OracleCall {
 			cmpBool(!a.Inbound, !b.Inbound), cmp.Compare(a.CallID, b.CallID))
 	})
 	return out
+}
+
+// oracleOf is c as the oracle lists it, when it does for [from, to) at now:
+// completed by now, or never ending and begun by now.
+func (s *Sim) oracleOf(vdn int, inbound bool, c *call, from, to, now int64) (OracleCall, bool) {
+	at := c.logDate // the completed row
+	switch {
+	case c.neverEnds && c.callBegin > now, !c.neverEnds && c.callEnd > now:
+		return OracleCall{}, false
+	case c.neverEnds:
+		at = c.progressAt // the in-progress row, listed forever
+	}
+	r, ok := s.set.visible(c, at)
+	if !ok || r.ft < from || r.ft >= to {
+		return OracleCall{}, false
+	}
+	return s.oracleCall(vdn, inbound, c, r.ft), true
 }
 
 func cmpBool(a, b bool) int {
@@ -92,16 +110,21 @@ func (s *Sim) oracleCall(vdn int, inbound bool, c *call, ft int64) OracleCall {
 		}
 		return time.UnixMilli(msec).In(s.set.loc)
 	}
-	return OracleCall{
+	oc := OracleCall{
 		VDN: vdn, Inbound: inbound, CallID: c.id, CallerNo: c.callerNo, CalleeNo: c.calleeNo,
 		CallType: c.callType, LeaveReason: c.leaveReason, MediaType: c.mediaType, SubMediaType: c.subMediaType,
 		WaitBegin: t(c.waitBegin), AckBegin: t(c.ackBegin), CallBegin: t(c.callBegin), CallEnd: t(c.callEnd),
 		LogDate: t(c.logDate), FilterTime: t(ft), VisibleAt: t(c.logDate),
 	}
+	if c.neverEnds {
+		oc.LogDate, oc.VisibleAt, oc.NeverEnds = t(c.progressAt), t(c.progressAt), true
+	}
+	return oc
 }
 
 // serveOracle answers GET /sim/oracle?from=<ms>&to=<ms>[&vdn=<id>] with a
-// JSON array of calls, times in epoch ms (0 when absent).
+// JSON array of calls, times in epoch ms (0 when absent), "neverEnds" true
+// for a call that never ends.
 func (s *Sim) serveOracle(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -146,6 +169,8 @@ func appendOracleCall(b []byte, c OracleCall) []byte {
 	b = strconv.AppendInt(b, int64(c.VDN), 10)
 	b = append(b, `,"inbound":`...)
 	b = strconv.AppendBool(b, c.Inbound)
+	b = append(b, `,"neverEnds":`...)
+	b = strconv.AppendBool(b, c.NeverEnds)
 	for _, f := range []struct {
 		name string
 		v    string

@@ -92,73 +92,104 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	out := outcome{status: http.StatusOK}
 	defer func() { s.logRequest(r, q, out, time.Since(started)) }()
 
+	q, ok := s.admit(w, r, &out)
+	if !ok {
+		return
+	}
+	p := s.planFaults()
+	out.faults = p.kinds
+	if !s.hold(r, p, &out) || s.fail(w, p, &out) {
+		return
+	}
+	s.writePage(w, q, s.set.clock.Now().UnixMilli(), p, &out)
+}
+
+// admit reads, authenticates and checks a request, answering it when it
+// does not pass.
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request, out *outcome) (query, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		out.status, out.reason = http.StatusRequestEntityTooLarge, "body too large"
 		http.Error(w, "request body too large", out.status)
-		return
+		return query{}, false
 	}
 	now := s.set.clock.Now()
 	if err := verify(r, body, s.set.ak, s.set.sk, now, s.set.maxSkew, s.set.sign); err != nil {
 		out.status, out.reason = http.StatusUnauthorized, err.Error()
 		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return
+		return query{}, false
 	}
 	q, perr := s.set.checkRequest(r, body, now)
 	if perr != nil {
 		out.code, out.reason = resultInvalidParam, perr.desc
 		writeJSON(w, http.StatusOK, appendFailure(nil, resultInvalidParam, perr.desc))
-		return
+		return q, false
 	}
+	return q, true
+}
 
-	p := s.planFaults()
-	out.faults = p.kinds
-	if p.slow || p.terminal == FaultTimeout {
-		d := p.faults.SlowDelay
-		if p.terminal == FaultTimeout {
-			d = p.faults.TimeoutDelay
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			out.status, out.reason = 0, "client gave up"
-			return
-		case <-t.C:
-		}
-		now = s.set.clock.Now()
+// hold waits out a slow or timeout fault; false means the client gave up.
+func (s *Sim) hold(r *http.Request, p plan, out *outcome) bool {
+	if !p.slow && p.terminal != FaultTimeout {
+		return true
 	}
+	d := p.faults.SlowDelay
+	if p.terminal == FaultTimeout {
+		d = p.faults.TimeoutDelay
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-r.Context().Done():
+		t.Stop()
+		out.status, out.reason = 0, "client gave up"
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// fail answers a request whose plan ends it without a page.
+func (s *Sim) fail(w http.ResponseWriter, p plan, out *outcome) bool {
 	switch p.terminal {
 	case FaultTimeout:
 		out.status = http.StatusGatewayTimeout
 		http.Error(w, "upstream timed out", out.status)
-		return
 	case FaultServerError:
 		out.status = p.status
 		http.Error(w, http.StatusText(p.status), p.status)
-		return
 	case FaultRateLimit:
 		out.status = http.StatusTooManyRequests
 		secs := int64((p.faults.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		http.Error(w, "too many requests", out.status)
-		return
 	case FaultResultError:
 		out.code = resultFailed
 		writeJSON(w, http.StatusOK, appendFailure(nil, resultFailed, "Call failed"))
-		return
+	default:
+		return false
 	}
+	return true
+}
 
-	rows := s.rows(q, now.UnixMilli())
+// writePage answers with the page of q at now, as p shapes it.
+func (s *Sim) writePage(w http.ResponseWriter, q query, now int64, p plan, out *outcome) {
+	entries := s.set.listing(s.rows(q, now), p.faults)
 	from := q.offset
 	if p.ignore {
 		from = 0
 	}
-	page := rows[min(from, len(rows)):]
+	page := entries[min(from, len(entries)):]
 	if q.limit > 0 && len(page) > q.limit {
 		page = page[:q.limit]
 	}
-	count := max(len(rows)+p.drift, 0)
+	if c := p.faults.PageCap; c > 0 && len(page) > c {
+		page = page[:c]
+	}
+	count := len(entries)
+	if p.faults.CountPerPage {
+		count = len(page)
+	}
+	count = max(count+p.drift, 0)
 	out.code, out.rows, out.count = resultSuccess, len(page), count
 	b := appendSuccess(make([]byte, 0, 64+len(page)*330), page, q.vdn, count, p.strings)
 	switch p.rewrite {

@@ -307,6 +307,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"5001 VDNs are refused", func(o *Options) { o.VDNs = 5001 }},
 		{"an unknown filter time is refused", func(o *Options) { o.FilterOn = "ackBegin" }},
 		{"a fault probability above 1 is refused", func(o *Options) { o.Faults.ServerError = 1.5 }},
+		{"a poison share above 1 is refused", func(o *Options) { o.Faults.Poison = 1.5 }},
+		{"a poison kind that does not exist is refused", func(o *Options) { o.Faults.PoisonKind = "gremlin" }},
+		{"a negative page cap is refused", func(o *Options) { o.Faults.PageCap = -1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,8 +29,9 @@ type call struct {
 	ackBegin           int64
 	callBegin          int64
 	callEnd            int64
-	logDate            int64 // the completed row's write time: when it becomes visible
+	logDate            int64 // the completed row's write time: when it becomes visible; never for a call that never ends
 	progressAt         int64 // the in-progress row's first write; 0: never listed in progress
+	neverEnds          bool  // listed in progress forever: callEnd 0, logDate never reached
 	callType           int
 	leaveReason        int
 	mediaType          int
@@ -188,6 +189,7 @@ func (s *settings) generate(k slotKey) []call {
 		if s.start != 0 && at < s.start || s.stop != 0 && at >= s.stop {
 			continue // drawn anyway, so the other calls do not depend on Start/Stop
 		}
+		s.maybeNeverEnd(&c)
 		calls = append(calls, c)
 	}
 	return calls
@@ -265,6 +267,23 @@ func (s *settings) newCall(r *rand.Rand, inbound bool, at int64, vdnNo string) c
 		}
 	}
 	return c
+}
+
+// maybeNeverEnd makes NeverEndShare of the answered calls never end. The
+// choice hashes the callId and draws nothing, so the share changes no other
+// call.
+func (s *settings) maybeNeverEnd(c *call) {
+	if s.neverEndShare <= 0 || !c.answered() {
+		return
+	}
+	h := mix(s.seed ^ hashString(c.id) ^ 0xe4d)
+	if unit(h) >= s.neverEndShare {
+		return
+	}
+	c.neverEnds = true
+	c.callEnd, c.leaveReason = 0, 0
+	c.logDate = math.MaxInt64
+	c.progressAt = c.callBegin + 1000 + int64(mix(h)%uint64(ms(maxFirstWrite)-1000))
 }
 
 func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
