@@ -41,6 +41,7 @@ type config struct {
 	vdns       int
 	traffic    string
 	inProgress bool
+	neverEnd   float64
 	ingestMax  time.Duration
 	filterOn   string
 	faults     string
@@ -57,7 +58,7 @@ var envNames = map[string]string{
 	"addr": "CCMS_SIM_ADDR", "tls": "CCMS_SIM_TLS", "cert-dir": "CCMS_SIM_CERT_DIR", "cert-hosts": "CCMS_SIM_CERT_HOSTS",
 	"ak": "CCMS_SIM_AK", "sk": "CCMS_SIM_SK", "sk-file": "CCMS_SIM_SK_FILE", "timezone": "CCMS_SIM_TIMEZONE",
 	"cc-id": "CCMS_SIM_CC_ID", "vdns": "CCMS_SIM_VDNS", "traffic": "CCMS_SIM_TRAFFIC",
-	"in-progress": "CCMS_SIM_IN_PROGRESS", "ingest-delay-max": "CCMS_SIM_INGEST_DELAY_MAX",
+	"in-progress": "CCMS_SIM_IN_PROGRESS", "never-end": "CCMS_SIM_NEVER_END", "ingest-delay-max": "CCMS_SIM_INGEST_DELAY_MAX",
 	"filter-on": "CCMS_SIM_FILTER_ON", "faults": "CCMS_SIM_FAULTS", "seed": "CCMS_SIM_SEED",
 	"max-skew": "CCMS_SIM_MAX_SKEW", "log-level": "CCMS_SIM_LOG_LEVEL",
 	"sign-empty-query-line": "CCMS_SIM_SIGN_EMPTY_QUERY_LINE", "sign-blank-line-before-body": "CCMS_SIM_SIGN_BLANK_LINE_BEFORE_BODY",
@@ -78,9 +79,12 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.IntVar(&c.vdns, "vdns", 100, "number of VDNs (ids 1..N), at most 5000")
 	fs.StringVar(&c.traffic, "traffic", "normal", "traffic level: quiet, normal or busy")
 	fs.BoolVar(&c.inProgress, "in-progress", true, "list answered calls while they are still running (callEnd 0)")
+	fs.Float64Var(&c.neverEnd, "never-end", 0, "share (0..1) of answered calls that never end: listed in progress (callEnd 0) forever; the oracle marks them \"neverEnds\"")
 	fs.DurationVar(&c.ingestMax, "ingest-delay-max", 2*time.Minute, "longest delay between a call's end and its row's logDate")
 	fs.StringVar(&c.filterOn, "filter-on", ccmssim.FilterCallBegin, "timestamp the window filters on: callBegin, waitBegin, callEnd or logDate")
-	fs.StringVar(&c.faults, "faults", "", "faults to inject, e.g. 5xx=0.05,429=0.02,slow=0.01,timeout=0.001,truncate=0.01,malformed=0.01,resultcode=0.01,strings,ignore-offset,count-drift=2,retry-after=2s,slow-delay=3s")
+	fs.StringVar(&c.faults, "faults", "", "faults to inject, e.g. 5xx=0.05,429=0.02,slow=0.01,timeout=0.001,truncate=0.01,malformed=0.01,resultcode=0.01,strings,ignore-offset,count-drift=2,retry-after=2s,slow-delay=3s; "+
+		"and lies: poison=0.01 (unusable rows after that share of good rows; poison-kind="+poisonKinds()+" for one kind, every kind in turn by default), "+
+		"count-per-page (count is the rows of the page), page-cap=50 (no page longer, whatever the limit)")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the generated traffic: the same seed gives the same calls")
 	fs.DurationVar(&c.maxSkew, "max-skew", 15*time.Minute, "largest accepted difference between a signature's timestamp and the clock")
 	fs.BoolVar(&c.sign.EmptyQueryLine, "sign-empty-query-line", false, "demand signatures with an empty query line, as the C2 demo's ports write (ccms-api.md A2)")
@@ -167,34 +171,15 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("log level: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	sk, err := secretKey(c)
+	opts, err := simOptions(c, logger)
 	if err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(c.timezone)
-	if err != nil {
-		return fmt.Errorf("timezone: %w", err)
-	}
-	traffic, err := trafficLevel(c.traffic)
+	sim, err := ccmssim.New(opts)
 	if err != nil {
 		return err
 	}
-	traffic.ListInProgress = c.inProgress
-	traffic.IngestDelayMax = c.ingestMax
-	if c.ingestMax == 0 {
-		traffic.IngestDelayMax = -1 // zero here means none; in Traffic it means the default
-	}
-	faults, err := ccmssim.ParseFaults(c.faults)
-	if err != nil {
-		return fmt.Errorf("faults: %w", err)
-	}
-	sim, err := ccmssim.New(ccmssim.Options{
-		AK: c.ak, SK: sk, CCID: c.ccID, VDNs: c.vdns, Location: loc, Seed: c.seed, MaxSkew: c.maxSkew, Sign: c.sign,
-		Traffic: traffic, FilterOn: c.filterOn, Faults: faults, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
+	loc := opts.Location
 	var hosts []string
 	for h := range strings.SplitSeq(c.certHosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -220,6 +205,48 @@ func serve(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// simOptions turns the settings into the simulator's Options.
+func simOptions(c config, logger *slog.Logger) (ccmssim.Options, error) {
+	sk, err := secretKey(c)
+	if err != nil {
+		return ccmssim.Options{}, err
+	}
+	loc, err := time.LoadLocation(c.timezone)
+	if err != nil {
+		return ccmssim.Options{}, fmt.Errorf("timezone: %w", err)
+	}
+	traffic, err := trafficLevel(c.traffic)
+	if err != nil {
+		return ccmssim.Options{}, err
+	}
+	if c.neverEnd < 0 || c.neverEnd > 1 {
+		return ccmssim.Options{}, fmt.Errorf("never-end %v: want a share in 0..1", c.neverEnd)
+	}
+	traffic.ListInProgress = c.inProgress
+	traffic.NeverEndShare = c.neverEnd
+	traffic.IngestDelayMax = c.ingestMax
+	if c.ingestMax == 0 {
+		traffic.IngestDelayMax = -1 // zero here means none; in Traffic it means the default
+	}
+	faults, err := ccmssim.ParseFaults(c.faults)
+	if err != nil {
+		return ccmssim.Options{}, fmt.Errorf("faults: %w", err)
+	}
+	return ccmssim.Options{
+		AK: c.ak, SK: sk, CCID: c.ccID, VDNs: c.vdns, Location: loc, Seed: c.seed, MaxSkew: c.maxSkew, Sign: c.sign,
+		Traffic: traffic, FilterOn: c.filterOn, Faults: faults, Logger: logger,
+	}, nil
+}
+
+// poisonKinds lists the poison kinds for the help text.
+func poisonKinds() string {
+	names := make([]string, len(ccmssim.PoisonKinds))
+	for i, k := range ccmssim.PoisonKinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names, "|")
 }
 
 // secretKey picks the SK from -sk / CCMS_SIM_SK or -sk-file / CCMS_SIM_SK_FILE.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/callpub/callpub/poller/ccmssim"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -68,6 +70,10 @@ func TestBadInvocationsExitWithUsageErrors(t *testing.T) {
 		{name: "an SK given twice exits 1", args: []string{"-sk", "x"}, env: map[string]string{"CCMS_SIM_SK_FILE": "/nonexistent"},
 			code: 1, wantErr: "the SK is given twice"},
 		{name: "too many VDNs exit 1", args: []string{"-vdns", "5001", "-addr", "127.0.0.1:0"}, code: 1, wantErr: "VDNs 5001"},
+		{name: "a never-ending share above 1 exits 1", args: []string{"-never-end", "1.5", "-addr", "127.0.0.1:0"}, code: 1,
+			wantErr: "never-end 1.5: want a share in 0..1"},
+		{name: "an unknown poison kind exits 1", args: []string{"-faults", "poison=0.1,poison-kind=gremlin", "-addr", "127.0.0.1:0"}, code: 1,
+			wantErr: `unknown poison kind "gremlin"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +83,27 @@ func TestBadInvocationsExitWithUsageErrors(t *testing.T) {
 				t.Errorf("exit %d stderr %q; want exit %d and %q", code, stderr.String(), tt.code, tt.wantErr)
 			}
 		})
+	}
+}
+
+// The lies the simulator can tell are reachable from flags and variables.
+func TestFlagsSwitchOnTheSimulatorsLies(t *testing.T) {
+	var c config
+	fs := newFlagSet(&c)
+	args := []string{"-faults", "poison=0.05,poison-kind=null,count-per-page,page-cap=50"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(fs, envMap(map[string]string{"CCMS_SIM_NEVER_END": "0.01"})); err != nil {
+		t.Fatal(err)
+	}
+	o, err := simOptions(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ccmssim.Faults{Poison: 0.05, PoisonKind: ccmssim.PoisonNull, CountPerPage: true, PageCap: 50}
+	if o.Faults != want || o.Traffic.NeverEndShare != 0.01 {
+		t.Errorf("faults %+v, never-ending share %v; want %+v and 0.01", o.Faults, o.Traffic.NeverEndShare, want)
 	}
 }
 
