@@ -296,8 +296,8 @@ type pageSet struct {
 	onPage  map[rowKey]int // row -> offset of the page it was on
 }
 
-// rowKey identifies a row across pages: a call by its id, a bad row by its
-// raw bytes.
+// rowKey identifies a row of a page: a call by its id, a bad row by its raw
+// bytes.
 type rowKey struct {
 	bad bool
 	s   string
@@ -386,7 +386,7 @@ func (s *pageSet) checkCount(offset, got int, page Page) (reason string) {
 }
 
 // overlap reports the page at offset repeating an earlier page (a server
-// that ignores offset) or sharing a row with one (rows shifted), and
+// that ignores offset) or sharing a call id with one (rows shifted), and
 // records the page's rows.
 func (s *pageSet) overlap(offset int, page Page) (reason string) {
 	keys := make([]rowKey, 0, page.rows())
@@ -408,20 +408,19 @@ func (s *pageSet) overlap(offset int, page Page) (reason string) {
 			}
 		}
 		for _, k := range keys {
-			s.onPage[k] = offset
+			if !k.bad { // bad rows can be alike (null) without being the same row
+				s.onPage[k] = offset
+			}
 		}
 	}
 	s.pages = append(s.pages, pageKeys{offset: offset, keys: keys})
 	return ""
 }
 
-// String names a row for a reason: a call by its id when that is short and
-// printable, never a bad row's content.
+// String names a call for a reason by its id when that is short and
+// printable.
 func (k rowKey) String() string {
-	switch name := nameCallID(k.s); {
-	case k.bad:
-		return "a bad row"
-	case name != "":
+	if name := nameCallID(k.s); name != "" {
 		return "call id " + name
 	}
 	return "a call id"

@@ -51,13 +51,21 @@ func startSim(t *testing.T, change func(*ccms.Config)) *simFixture {
 // startSimWith is startSim with a simulator that demands one auth-v2 variant.
 func startSimWith(t *testing.T, variant ccmssim.SignVariant, change func(*ccms.Config)) *simFixture {
 	t.Helper()
+	return startSimOptions(t, func(o *ccmssim.Options) { o.Sign = variant }, change)
+}
+
+// startSimOptions is startSim with the simulator's options changed by sim.
+func startSimOptions(t *testing.T, sim func(*ccmssim.Options), change func(*ccms.Config)) *simFixture {
+	t.Helper()
 	clock := ccmssim.NewManualClock(simNow)
-	sim, err := ccmssim.New(ccmssim.Options{AK: simAK, SK: simSK, CCID: 1, VDNs: 3, Seed: 7, Clock: clock,
-		Sign: variant, Traffic: ccmssim.Traffic{Flat: true, BusyPerHour: 60}})
+	opts := ccmssim.Options{AK: simAK, SK: simSK, CCID: 1, VDNs: 3, Seed: 7, Clock: clock,
+		Traffic: ccmssim.Traffic{Flat: true, BusyPerHour: 60}}
+	sim(&opts)
+	s, err := ccmssim.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ccmssim.StartServer(sim, ccmssim.ServerOptions{TLS: true})
+	srv, err := ccmssim.StartServer(s, ccmssim.ServerOptions{TLS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +79,7 @@ func startSimWith(t *testing.T, variant ccmssim.SignVariant, change func(*ccms.C
 	if change != nil {
 		change(&cfg)
 	}
-	f := &simFixture{sim: sim}
+	f := &simFixture{sim: s}
 	f.client, err = ccms.NewClient(cfg, ccms.Deps{Now: clock.Now, Logger: slog.New(slog.DiscardHandler), Observe: func(o ccms.Outcome) {
 		f.mu.Lock()
 		f.outcomes = append(f.outcomes, o)
@@ -90,7 +98,7 @@ var simWindow = ccms.Window{Stream: schemas.Stream{CCID: 1, VDN: 1, Dir: schemas
 func oracleIDs(f *simFixture, w ccms.Window) []string {
 	var ids []string
 	for _, c := range f.sim.Oracle(w.Start, w.End) {
-		if c.VDN == w.VDN && c.Inbound == w.Inbound() && !c.VisibleAt.After(simNow) {
+		if c.VDN == w.VDN && c.Inbound == w.Inbound() && !c.VisibleAt.After(simNow) && !c.NeverEnds {
 			ids = append(ids, c.CallID)
 		}
 	}
