@@ -14,6 +14,9 @@ import (
 type item struct {
 	key  dedupe.Key
 	call schemas.HashedCall
+	// unended: the call never reported an end and will not be read again;
+	// its key's CallEnd is its filter time (the store needs a day).
+	unended bool
 }
 
 // badRow is a row that cannot be published: quarantined, reported once.
@@ -42,9 +45,11 @@ type classified struct {
 // pending, at its filter time (never before the horizon: the API returned it
 // in a window inside its reach, so it can be read again from there); a
 // pending call now completed is resolved; a pending call whose filter time is
-// behind the horizon will never complete for us and is dropped; a row the
-// source could not use is a bad row, to be quarantined. Pure.
-func classify(s Stream, st dedupe.StreamState, read ccms.Read, now, horizon time.Time) classified {
+// behind the horizon will never complete for us and is dropped; a running
+// call whose filter time is before unendedBefore will not be read again and
+// becomes an item without an end; a row the source could not use is a bad
+// row, to be quarantined. Pure.
+func classify(s Stream, st dedupe.StreamState, read ccms.Read, now, horizon, unendedBefore time.Time) classified {
 	pending := make(map[string]bool, len(st.Pending))
 	for _, pc := range st.Pending {
 		pending[pc.CallID] = true
@@ -54,11 +59,19 @@ func classify(s Stream, st dedupe.StreamState, read ccms.Read, now, horizon time
 		c.bad = append(c.bad, newBadRow(b.Raw, b.Reason))
 	}
 	for _, r := range read.Calls {
-		switch {
+		switch ft := filterTime(r, now); {
+		case !r.Completed() && ft.Before(unendedBefore):
+			if pending[r.CallID] {
+				delete(pending, r.CallID)
+				c.resolved = append(c.resolved, r.CallID)
+			}
+			h := schemas.Hash(toSchema(s, r))
+			c.items = append(c.items, item{call: h, unended: true,
+				key: dedupe.Key{Stream: s.Key(), CallID: r.CallID, CallEnd: ft, Hash: h.Hash}})
 		case !r.Completed() && !pending[r.CallID]:
 			pending[r.CallID] = true
 			c.pending = append(c.pending, dedupe.Pending{CallID: r.CallID,
-				FilterTime: maxTime(filterTime(r, now), horizon), FirstSeen: now})
+				FilterTime: maxTime(ft, horizon), FirstSeen: now})
 		case !r.Completed(): // already pending: keeps its filter time and first sighting
 		default:
 			if pending[r.CallID] {

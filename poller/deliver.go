@@ -26,11 +26,8 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 	if err != nil {
 		return 0, err
 	}
-	fresh, events, tooLarge, err := p.encode(fresh)
-	if err != nil {
-		return 0, err
-	}
-	c.bad = append(c.bad, tooLarge...)
+	fresh, events, unusable := p.encode(fresh, now)
+	c.bad = append(c.bad, unusable...)
 	if gaps := p.gapRecords(ls, pl.batch.Gaps); len(gaps) > 0 {
 		if err := p.pub.PublishControl(ctx, gaps...); err != nil {
 			return 0, fmt.Errorf("publish %d control records: %w", len(gaps), err)
@@ -42,11 +39,11 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 		}
 	}
 	b := c.batch(pl.batch, fresh)
-	afterErr := errors.Join(p.seal(ctx, ls, pl, fresh, now, &b), p.quarantine(ctx, ls, pl, c.bad, now, &b))
+	afterErr := errors.Join(p.seal(ctx, ls, pl, c, fresh, now, &b), p.quarantine(ctx, ls, pl, c.bad, now, &b))
 	if err := p.store.Commit(b); err != nil {
 		return 0, errors.Join(afterErr, fmt.Errorf("commit: %w", err))
 	}
-	p.committed(ls, b, c, events, now)
+	p.committed(ls, b, c, fresh, events, now)
 	return len(events), afterErr
 }
 
@@ -84,7 +81,8 @@ func (p *Poller) unseen(items []item) ([]item, error) {
 		}
 		k.Update = k.Update || earlier[k.CallID]
 		earlier[k.CallID] = true
-		out = append(out, item{key: *k, call: it.call})
+		it.key = *k
+		out = append(out, it)
 	}
 	return out, nil
 }
@@ -108,29 +106,36 @@ func alongside(items []item, fresh []dedupe.Key) ([]*dedupe.Key, error) {
 	return out, nil
 }
 
-// encode makes the call events of items. An event larger than the topic
-// accepts is not published: its item comes back as a bad row, to be
-// quarantined, and the rest go out.
-func (p *Poller) encode(items []item) (ok []item, events []schemas.Event, tooLarge []badRow, err error) {
+// encode makes the call events of items. A call that cannot become an
+// event, or whose event is larger than the topic accepts, is not published:
+// it comes back as a bad row, to be quarantined, and the rest go out.
+func (p *Poller) encode(items []item, now time.Time) (ok []item, events []schemas.Event, bad []badRow) {
 	ok, events = items[:0:0], make([]schemas.Event, 0, len(items))
 	for _, it := range items {
-		e, err := p.enc.Completed(it.call, it.key.Update)
+		e, err := p.event(it, now)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("encode call %s: %w", it.key.CallID, err)
+			raw, _ := json.Marshal(it.call.Call) // plain fields: cannot fail
+			bad = append(bad, newBadRow(headOf(raw), fmt.Sprintf("call %s: %v", it.key.CallID, err)))
+			continue
 		}
 		if p.maxEventBytes > 0 {
-			n, err := e.Size()
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("size of call %s: %w", it.key.CallID, err)
-			}
-			if n > p.maxEventBytes {
-				tooLarge = append(tooLarge, oversizeRow(e, n, p.maxEventBytes))
+			if n, err := e.Size(); err != nil || n > p.maxEventBytes {
+				bad = append(bad, oversizeRow(e, n, p.maxEventBytes))
 				continue
 			}
 		}
 		ok, events = append(ok, it), append(events, e)
 	}
-	return ok, events, tooLarge, nil
+	return ok, events, bad
+}
+
+// event is the event of an item: a completed call, or one that never
+// reported an end, last seen running now.
+func (p *Poller) event(it item, now time.Time) (schemas.Event, error) {
+	if it.unended {
+		return p.enc.Unended(it.call, now)
+	}
+	return p.enc.Completed(it.call, it.key.Update)
 }
 
 // gapRecords are the control records of the gaps a turn records.
@@ -143,30 +148,55 @@ func (p *Poller) gapRecords(ls *live, gaps []dedupe.Gap) []schemas.Event {
 }
 
 // seal publishes the sealed record of the planned day, after the day's
-// events. It counts the calls whose callEnd falls on that day: those already
-// seen plus the new ones this turn publishes. A seal that fails does not undo
-// the events: they are acknowledged, so they are committed as seen without
-// the sealed day (b.SealedDay is cleared), and the retry publishes the seal
-// alone.
-func (p *Poller) seal(ctx context.Context, ls *live, pl plan, fresh []item, now time.Time, b *dedupe.Batch) error {
-	if pl.seal.IsZero() {
+// events. A seal that fails does not undo the events: they are
+// acknowledged, so they are committed as seen without the sealed day (b's
+// SealedDay and LastChanceDay are cleared), and the retry publishes the seal.
+func (p *Poller) seal(ctx context.Context, ls *live, pl plan, c classified, fresh []item, now time.Time, b *dedupe.Batch) error {
+	if pl.seal.Empty() {
 		return nil
 	}
-	n, err := p.store.CountSeen(ls.key, pl.seal)
+	d, err := p.daySeal(ls, pl, c, fresh, b.SealedDay)
 	if err == nil {
-		for _, it := range fresh {
-			if !it.key.Update && DayKey(it.key.CallEnd, p.loc) == b.SealedDay {
-				n++
-			}
-		}
-		if err = p.pub.PublishControl(ctx, p.enc.DaySealed(ls.Stream, b.SealedDay, n, now)); err != nil {
+		if err = p.pub.PublishControl(ctx, p.enc.DaySealed(ls.Stream, d, now)); err != nil {
 			err = fmt.Errorf("publish 1 control records: %w", err)
 		}
 	}
 	if err != nil {
-		b.SealedDay = ""
+		b.SealedDay, b.LastChanceDay = "", ""
 	}
 	return err
+}
+
+// daySeal is what the turn knows about the planned day: the calls ending on
+// it (already seen, plus those this turn publishes), the span it read, the
+// gaps of the stream inside the day, the suspect spans and the bad rows of
+// this read. The day is complete only when all of it was read and nothing
+// is missing or set aside.
+func (p *Poller) daySeal(ls *live, pl plan, c classified, fresh []item, day string) (schemas.DaySeal, error) {
+	n, err := p.store.CountSeen(ls.key, pl.seal.Start)
+	if err != nil {
+		return schemas.DaySeal{}, err
+	}
+	for _, it := range fresh {
+		if !it.key.Update && !it.unended && DayKey(it.key.CallEnd, p.loc) == day {
+			n++
+		}
+	}
+	gaps, err := p.store.GapsIn(ls.key, pl.seal.Start, pl.seal.End)
+	if err != nil {
+		return schemas.DaySeal{}, err
+	}
+	d := schemas.DaySeal{Day: day, Published: n, From: pl.read.Start, To: pl.read.End,
+		Quarantined: len(c.bad), LastChance: pl.lane == laneLastChance}
+	for _, g := range gaps {
+		d.Gaps = append(d.Gaps, schemas.Span{Start: maxTime(g.Start, pl.seal.Start), End: minTime(g.End, pl.seal.End)})
+	}
+	for _, sp := range c.suspect {
+		d.Suspect = append(d.Suspect, schemas.Span{Start: sp.Start, End: sp.End})
+	}
+	d.Complete = !pl.read.Start.After(pl.seal.Start) && !pl.read.End.Before(pl.seal.End) &&
+		len(d.Gaps) == 0 && len(d.Suspect) == 0 && d.Quarantined == 0
+	return d, nil
 }
 
 // quarantine reports the window's bad rows that the store has not seen
@@ -236,12 +266,12 @@ func oversizeRow(e schemas.Event, size, limit int) badRow {
 
 // committed advances the stream's state by the batch the store just
 // committed, and counts and tells what the commit did.
-func (p *Poller) committed(ls *live, b dedupe.Batch, c classified, events []schemas.Event, now time.Time) {
+func (p *Poller) committed(ls *live, b dedupe.Batch, c classified, fresh []item, events []schemas.Event, now time.Time) {
 	p.mu.Lock()
 	ls.state = ls.state.Apply(b)
 	ls.lastOK = now
 	p.mu.Unlock()
-	p.m.countPublished(ls.Dir, b.Seen)
+	p.m.countPublished(ls.Dir, fresh)
 	p.m.duplicates.WithLabelValues(string(ls.Dir)).Add(float64(len(c.items) - len(b.Seen)))
 	for _, pc := range c.dropped {
 		p.m.pendingDropped.Inc()

@@ -86,3 +86,43 @@ func TestAVeryLateRowIsPublishedByTheLastChanceRead(t *testing.T) {
 		}
 	})
 }
+
+// A call from 22:00 still listed as running when the last-chance read comes
+// (ccms-api.md A17: perhaps abandoned) is published as a call without an end
+// instead of being dropped at the horizon, and leaves the pending set.
+func TestACallThatNeverEndsIsPublishedWithoutAnEndAtTheLastChance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		midnight := time.Now()
+		running := completedCall("forever", "13800138000", midnight.Add(-time.Hour))
+		running.CallEnd = time.Time{}
+		src := lateSource{call: running, visibleAt: midnight.Add(-2 * time.Hour)}
+		store := openStore(t)
+		if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
+		cfg := baseConfig()
+		cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
+		pub := &fakePublisher{}
+		p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
+			Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 23*time.Hour+20*time.Minute)
+		defer cancel()
+		if err := p.Work(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(pub.events) != 1 || pub.events[0].Type != schemas.TypeCallUnended {
+			t.Fatalf("events %v, want the call published once without an end", callIDs(pub.events))
+		}
+		var d schemas.CallCompletedData
+		if err := json.Unmarshal(pub.events[0].Data, &d); err != nil || !d.CallEnd.IsZero() {
+			t.Errorf("data %s: want callEnd null (%v)", pub.events[0].Data, err)
+		}
+		if st, _ := store.State("1/1/in"); len(st.Pending) != 0 {
+			t.Errorf("still pending after the last chance: %+v", st.Pending)
+		}
+	})
+}

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/callpub/callpub/dedupe"
 )
 
 // metrics are the poller's Prometheus collectors. Per-stream series exist
@@ -35,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 			Name: "callpub_steps_total", Help: "Stream turns run, by lane (fresh, sweep, reconcile, backfill) and result.",
 		}, []string{"lane", "result"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpub_calls_published_total", Help: "Call events acknowledged by Kafka and committed, by direction and kind (new, update).",
+			Name: "callpub_calls_published_total", Help: "Call events acknowledged by Kafka and committed, by direction and kind (new, update, unended: a call that never reported an end).",
 		}, []string{"direction", "kind"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callpub_duplicates_dropped_total", Help: "Completed calls read again and dropped because they were already published.",
@@ -86,17 +84,21 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 	return m, nil
 }
 
-func (m *metrics) countPublished(d Direction, keys []dedupe.Key) {
-	var fresh, upd int
-	for _, k := range keys {
-		if k.Update {
+func (m *metrics) countPublished(d Direction, items []item) {
+	var fresh, upd, unended int
+	for _, it := range items {
+		switch {
+		case it.unended:
+			unended++
+		case it.key.Update:
 			upd++
-		} else {
+		default:
 			fresh++
 		}
 	}
 	m.published.WithLabelValues(string(d), "new").Add(float64(fresh))
 	m.published.WithLabelValues(string(d), "update").Add(float64(upd))
+	m.published.WithLabelValues(string(d), "unended").Add(float64(unended))
 }
 
 var (

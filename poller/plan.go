@@ -21,9 +21,12 @@ type plan struct {
 	// cursor, last sweep, sealed day and gaps. classify and deliver add the
 	// calls.
 	batch dedupe.Batch
-	// seal, when set, is 00:00 of batch.SealedDay: the turn publishes that
-	// day's sealed record after the day's events.
-	seal time.Time
+	// seal, when not empty, is the day batch.SealedDay: the turn publishes
+	// that day's sealed record after the day's events.
+	seal Window
+	// unendedBefore: a call still running whose filter time is before it
+	// is published as a call without an end (zero: none is).
+	unendedBefore time.Time
 	// behind: the fresh cursor is still far behind now after this turn.
 	behind bool
 	// idle: the fresh cursor is already at now minus the lag.
@@ -53,6 +56,9 @@ func (pl planner) plan(key string, l lane, st dedupe.StreamState, now time.Time)
 	}
 	p.lane = l
 	p.batch.Stream = key
+	if d := pl.cfg.MaxCallDuration; d > 0 && p.unendedBefore.IsZero() {
+		p.unendedBefore = now.Add(-d)
+	}
 	return p
 }
 
@@ -121,7 +127,7 @@ func (pl planner) reconcile(st dedupe.StreamState, now time.Time) plan {
 	// rest while it could).
 	read := y
 	read.Start = maxTime(read.Start, Horizon(now, pl.reach))
-	return plan{read: read, batch: dedupe.Batch{SealedDay: day}, seal: y.Start, wait: pl.nextReconcile(now, day)}
+	return plan{read: read, batch: dedupe.Batch{SealedDay: day}, seal: y, wait: pl.nextReconcile(now, day)}
 }
 
 // nextReconcile is when the reconciliation turn should next run, given the
@@ -157,8 +163,9 @@ func (pl planner) lastChance(st dedupe.StreamState, now time.Time) plan {
 	}
 	read := y
 	read.Start = maxTime(read.Start, Horizon(now, pl.reach))
-	return plan{read: read, batch: dedupe.Batch{SealedDay: day, LastChanceDay: day}, seal: y.Start,
-		wait: pl.nextLastChance(now, day)}
+	// Whatever of yesterday still runs now will not be read again.
+	return plan{read: read, batch: dedupe.Batch{SealedDay: day, LastChanceDay: day}, seal: y,
+		unendedBefore: y.End, wait: pl.nextLastChance(now, day)}
 }
 
 // lastChanceDue is when the last-chance read of day d is due.

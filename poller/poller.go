@@ -53,6 +53,7 @@ type Store interface {
 	Commit(b dedupe.Batch) error
 	CountSeen(stream string, day time.Time) (int, error)
 	NewlyBad(stream string, sums []string) ([]string, error)
+	GapsIn(stream string, from, to time.Time) ([]dedupe.Gap, error)
 }
 
 // Publisher writes events to Kafka. *publisher.Publisher implements it.
@@ -83,11 +84,14 @@ type Config struct {
 	// LastChanceBefore is how long before a day leaves the API's reach its
 	// last-chance read runs.
 	LastChanceBefore time.Duration `env:"LAST_CHANCE_BEFORE, default=1h"`
-	Heartbeat        time.Duration `env:"HEARTBEAT_INTERVAL, default=1m"`
-	StartAt          string        `env:"START_AT, default=horizon"`
-	RetryBase        time.Duration `env:"POLL_RETRY_BASE, default=2s"`
-	RetryMax         time.Duration `env:"POLL_RETRY_MAX, default=5m"`
-	StepTimeout      time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
+	// MaxCallDuration: a call still running this long after its filter time
+	// is published as a call without an end; 0: only at the last-chance read.
+	MaxCallDuration time.Duration `env:"MAX_CALL_DURATION, default=0s"`
+	Heartbeat       time.Duration `env:"HEARTBEAT_INTERVAL, default=1m"`
+	StartAt         string        `env:"START_AT, default=horizon"`
+	RetryBase       time.Duration `env:"POLL_RETRY_BASE, default=2s"`
+	RetryMax        time.Duration `env:"POLL_RETRY_MAX, default=5m"`
+	StepTimeout     time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
 }
 
 // ConfigError is one invalid Config field; Validate returns every one it
@@ -140,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconcileDelay < 0 || c.ReconcileDelay >= 24*time.Hour {
 		bad("ReconcileDelay", "%v is outside 0..24h", c.ReconcileDelay)
+	}
+	if c.MaxCallDuration < 0 {
+		bad("MaxCallDuration", "%v is negative (0: until the last-chance read)", c.MaxCallDuration)
 	}
 	if c.LastChanceBefore <= 0 || c.LastChanceBefore >= 24*time.Hour-c.ReconcileDelay {
 		bad("LastChanceBefore", "%v must be above 0 and below 24h minus CALLPUB_RECONCILE_DELAY (%v): after the reconciliation, before the day is gone",

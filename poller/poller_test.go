@@ -2,6 +2,7 @@ package poller_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -429,17 +430,29 @@ func TestYesterdayIsReconciledAndSealed(t *testing.T) {
 		e := newEnv(t, cfg, ccmssim.Options{Seed: 4, Traffic: ccmssim.Traffic{BusyShare: 1, ListInProgress: true}}, t.TempDir())
 		e.runFor(t, 26*time.Hour) // from 00:00 of day 1 to 02:00 of day 2
 		var sealed []string
-		ids := map[string]bool{}
+		final := map[string]int{} // stream/day -> count of the last-chance seal
 		e.pub.mu.Lock()
 		for _, c := range e.pub.control {
-			// The last-chance read (23:00) seals yesterday again; with the same
-			// count it is the same record, with the same id, as consumers see it.
-			if c.Type == schemas.TypeDaySealed && !ids[c.ID] {
-				ids[c.ID] = true
-				sealed = append(sealed, c.Subject+" "+string(c.Data))
+			if c.Type != schemas.TypeDaySealed {
+				continue
 			}
+			var d schemas.DaySealedData
+			if err := json.Unmarshal(c.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.LastChance { // the last-chance read (23:00) seals yesterday once more
+				final[c.Subject+" "+d.Day] = d.Published
+				continue
+			}
+			if !d.Complete {
+				t.Errorf("%s %s sealed incomplete: %s", c.Subject, d.Day, c.Data)
+			}
+			sealed = append(sealed, c.Subject+" "+string(c.Data))
 		}
 		e.pub.mu.Unlock()
+		if len(final) != 2 {
+			t.Errorf("last-chance seals %v, want one per stream for the backfill's yesterday", final)
+		}
 		// The backfill's yesterday (reachable at the start) and the day that just ended.
 		if len(sealed) != 4 {
 			t.Fatalf("day-sealed records %q, want two days per stream", sealed)

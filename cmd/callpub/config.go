@@ -67,6 +67,7 @@ var helpText = map[string]string{
 	"SWEEP_LOOKBACK":     "span a sweep re-reads (long calls, slow ingestion)",
 	"RECONCILE_DELAY":    "after midnight, wait this long, then re-read all of yesterday and seal it",
 	"LAST_CHANCE_BEFORE": "read yesterday once more this long before the API forgets it (rows later than every sweep), and seal it again",
+	"MAX_CALL_DURATION":  "a call still running this long after it began is published without an end; 0s: only when the last-chance read still finds it running",
 	"HEARTBEAT_INTERVAL": "per-stream heartbeat records on the control topic, at most this often",
 	"START_AT":           "where a stream without a cursor starts: horizon (all the API still holds) or now (minus LOOKBACK; its first sweeps still re-read SWEEP_LOOKBACK, and days before the start are not reconciled)",
 	"CCMS_RATE":          "shared request budget, requests/s (cut on 429/5xx, recovered slowly)",
