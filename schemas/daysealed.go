@@ -86,11 +86,12 @@ type DaySealedData struct {
 // "YYYY-MM-DD"; it is written YYYY-MM-DD. The record says complete only when
 // d.Complete does and nothing in d contradicts it: no gap, no suspect span,
 // no quarantined row, and a read span with From before To. Spans are written
-// in order of start. The id covers every fact of the record (the stream, the
-// day, the count, the verdict, the span read, the gaps, the suspect spans,
-// the quarantined rows and whether this is the last chance) but not at: a
-// re-seal with more calls or another verdict is a new record, an identical
-// one a duplicate.
+// in order of start. The id covers what the pass found (the stream, the day,
+// the count, the verdict, the span read, the gaps, the suspect spans and the
+// quarantined rows), not when or by which pass it was sealed (at,
+// LastChance): a re-seal with more calls or another verdict is a new record,
+// one that finds the same (the last-chance read of a day nothing changed in)
+// a repeat with the same id.
 func (e *Encoder) DaySealed(s Stream, d DaySeal, at time.Time) Event {
 	data := DaySealedData{
 		streamData: streamOf(s), Day: dashedDay(d.Day), Published: d.Published,
@@ -142,18 +143,15 @@ func whyIncomplete(d DaySealedData) error {
 
 // sealCanonical is the canonical string of a v2 day-sealed record's id:
 // "ccms-day-sealed-v2/<stream>/<published>/<complete 0|1>/<readFrom ms>/
-// <readTo ms>/<quarantined>/<lastChance 0|1>/<gaps>/<suspect>/<day>", each
-// span list "start:end" in ms joined by ',' (no '/' inside), the day last.
+// <readTo ms>/<quarantined>/<gaps>/<suspect>/<day>", each span list
+// "start:end" in ms joined by ',' (no '/' inside), the day last.
 func sealCanonical(d DaySealedData) string {
-	return fmt.Sprintf("ccms-day-sealed-v2/%s/%d/%s/%d/%d/%d/%s/%s/%s/%s", d.Stream, d.Published, bit(d.Complete),
-		ms(d.ReadFrom.Time), ms(d.ReadTo.Time), d.Quarantined, bit(d.LastChance), spanList(d.Gaps), spanList(d.Suspect), d.Day)
-}
-
-func bit(b bool) string {
-	if b {
-		return "1"
+	complete := 0
+	if d.Complete {
+		complete = 1
 	}
-	return "0"
+	return fmt.Sprintf("ccms-day-sealed-v2/%s/%d/%d/%d/%d/%d/%s/%s/%s", d.Stream, d.Published, complete,
+		ms(d.ReadFrom.Time), ms(d.ReadTo.Time), d.Quarantined, spanList(d.Gaps), spanList(d.Suspect), d.Day)
 }
 
 func spanList(spans []Span) string {

@@ -28,8 +28,8 @@
 //     of a call that reports its end after all is not taken for a repeat.
 //   - A day-sealed record says complete only when nothing it lists
 //     contradicts it: no gap, no suspect span, no quarantined row, and a
-//     non-empty span read. Its id covers every fact it carries, not when it
-//     was sealed.
+//     non-empty span read. Its id covers what the sealing pass found, not
+//     when or by which pass (sealedAt, lastChance) it was sealed.
 //   - ContentHash covers the normalised call (times at millisecond precision,
 //     logDate excluded) before the phone-number policy is applied, so changing
 //     the policy never turns old calls into updates.
