@@ -280,7 +280,7 @@ func decodeResponse(status int, body []byte, loc *time.Location) (Page, error) {
 	if len(desc) == 0 || string(desc) == "null" || string(desc) == `""` {
 		return Page{}, nil // success with nothing in it
 	}
-	at := int64(bytes.Index(body, desc)) // where resultDesc starts, for offsets in errors
+	at := max(int64(bytes.Index(body, desc)), 0) // where resultDesc starts, for offsets in errors
 	if desc[0] != '{' {
 		return Page{}, bodyError(status, body, at, fmt.Errorf("resultDesc of a success is %s, not an object", jsonKind(desc)))
 	}
