@@ -117,7 +117,7 @@ func (c *Client) statusError(resp *http.Response, raw []byte, signedAt time.Time
 		Date:       resp.Header.Get("Date"),
 	}
 	if err.RetryAfter > c.maxDelay {
-		c.log.Warn("ccms: capped the server's Retry-After at the longest retry delay (CCMS_RETRY_MAX_DELAY)",
+		c.log.Warn("ccms: capped the server's Retry-After at the longest retry delay (RetryMaxDelay), so one answer cannot pause every stream",
 			"host", c.host, "status", resp.StatusCode, "retry_after", err.RetryAfter.String(), "cap", c.maxDelay.String())
 		err.RetryAfter = c.maxDelay
 	}
