@@ -33,7 +33,9 @@ import (
 // Source reads one stream's calls in a window. *ccms.Client implements it:
 // it pages, checks that the pages agree, and splits the window when they
 // don't. ctx bounds every request. A nil error means every call in the window
-// was read; after an error nothing may be concluded about the window.
+// was read — except in the spans of Read.Suspect, read only as far as the
+// server would page them — and every unusable row is in Read.Bad; after an
+// error nothing may be concluded about the window.
 type Source interface {
 	ReadWindow(ctx context.Context, w ccms.Window) (ccms.Read, error)
 }

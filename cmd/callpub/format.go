@@ -12,6 +12,9 @@ import (
 func callLine(d schemas.CallCompletedData) string {
 	var b strings.Builder
 	end := d.CallEnd.Time.Local().Format("15:04:05")
+	if d.CallEnd.IsZero() {
+		end = "--:--:--" // a call that never reported an end (call.unended)
+	}
 	dir := "in "
 	if d.Direction == "outbound" {
 		dir = "out"
@@ -28,6 +31,9 @@ func callLine(d schemas.CallCompletedData) string {
 	}
 	if d.Update {
 		b.WriteString("  [update]")
+	}
+	if d.CallEnd.IsZero() {
+		b.WriteString("  [no end reported]")
 	}
 	return b.String()
 }

@@ -206,7 +206,7 @@ func eventLine(value []byte, raw bool) string {
 	if err := json.Unmarshal(value, &e); err != nil {
 		return fmt.Sprintf("(not a CloudEvent: %v) %q", err, value)
 	}
-	if e.Type != schemas.TypeCallCompleted {
+	if e.Type != schemas.TypeCallCompleted && e.Type != schemas.TypeCallUnended {
 		return controlLine(e)
 	}
 	var d schemas.CallCompletedData
