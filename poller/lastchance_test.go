@@ -7,9 +7,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/callpub/callpub/poller"
 	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/schemas"
 )
@@ -45,15 +42,8 @@ func TestAVeryLateRowIsPublishedByTheLastChanceRead(t *testing.T) {
 		if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
-		cfg := baseConfig()
-		cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
 		pub := &fakePublisher{}
-		p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
-			Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := oneStreamPoller(t, store, src, pub, 0)
 		ctx, cancel := context.WithTimeout(t.Context(), 22*time.Hour+50*time.Minute)
 		if err := p.Work(ctx); err != nil {
 			t.Fatal(err)
@@ -100,15 +90,8 @@ func TestACallThatNeverEndsIsPublishedWithoutAnEndAtTheLastChance(t *testing.T) 
 		if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		enc, _ := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
-		cfg := baseConfig()
-		cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
 		pub := &fakePublisher{}
-		p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
-			Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := oneStreamPoller(t, store, src, pub, 0)
 		ctx, cancel := context.WithTimeout(t.Context(), 23*time.Hour+20*time.Minute)
 		defer cancel()
 		if err := p.Work(ctx); err != nil {

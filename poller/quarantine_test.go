@@ -40,6 +40,18 @@ func runFixed(t *testing.T, src poller.Source, pub *fakePublisher, maxEventBytes
 // runFixedOn is runFixed on a given store.
 func runFixedOn(t *testing.T, store *dedupe.Store, src poller.Source, pub *fakePublisher, maxEventBytes int) {
 	t.Helper()
+	p := oneStreamPoller(t, store, src, pub, maxEventBytes)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	if err := p.Work(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// oneStreamPoller is a poller of the one stream 1/1/in over src, with the
+// base configuration and masked phone numbers.
+func oneStreamPoller(t *testing.T, store *dedupe.Store, src poller.Source, pub *fakePublisher, maxEventBytes int) *poller.Poller {
+	t.Helper()
 	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIMask})
 	if err != nil {
 		t.Fatal(err)
@@ -47,15 +59,11 @@ func runFixedOn(t *testing.T, store *dedupe.Store, src poller.Source, pub *fakeP
 	cfg := baseConfig()
 	cfg.VDNs, cfg.Directions = poller.VDNSet{1}, poller.Directions{poller.In}
 	p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
-		Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry(), MaxEventBytes: maxEventBytes})
+		Budget: ccms.NewBudget(100, 1), Metrics: prometheus.NewRegistry(), Logger: testLogger(t), MaxEventBytes: maxEventBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	if err := p.Work(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return p
 }
 
 func completedCall(id, caller string, end time.Time) ccms.Call {
