@@ -24,7 +24,6 @@ func TestSecretIsRedactedEverywhereItCanBePrinted(t *testing.T) {
 		"%v":  fmt.Sprintf("%v", cfg),
 		"%+v": fmt.Sprintf("%+v", cfg),
 		"%#v": fmt.Sprintf("%#v", cfg),
-		//lint:ignore S1025 the test checks what fmt prints, not the String method
 		"%s secret":    fmt.Sprintf("%s", cfg.SK),
 		"%q secret":    fmt.Sprintf("%q", cfg.SK),
 		"%#v secret":   fmt.Sprintf("%#v", cfg.SK),
