@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -29,8 +30,38 @@ type turn struct {
 	stream int // index into the scheduler's streams
 	lane   lane
 	due    time.Time
-	index  int // in its heap
+	// failed: the lane's last run failed, so its success is a recovery.
+	failed bool
+	// hold: it failed in a way the return of a dependency mends, and waits
+	// for a probe or a wake-up instead of its due time (see recovery below).
+	hold  bool
+	index int // in its heap
 }
+
+// Recovery after failures. A turn that failed in a way the return of CC-CMS
+// or Kafka mends (Poller.retry decides) waits for neither a due time nor a
+// backoff of its own: the scheduler holds it, and
+//
+//   - probes: while turns are held, one of them at a time runs as a probe,
+//     at most one every probeEvery to 2·probeEvery (jittered) for the whole
+//     poller, the longest held first;
+//   - holds more: a turn that fails outside a probe makes the poller failing,
+//     and then every turn that comes due is held too, until a turn succeeds.
+//     An outage thus costs one failed turn per worker and then one probe
+//     every second or two, however many streams there are;
+//   - wakes: when a turn that had failed succeeds, the dependency is back:
+//     every held turn is due again, spread over wakeSpread so that they do
+//     not all ask the budget at once.
+//
+// A failing stream whose peers succeed is probed on its own, one turn every
+// second or two at most: its failure may be a partial outage (its
+// partition's leader) as well as its own. The shared budget still paces
+// every request, probes and woken turns alike, and holds them all during a
+// server's Retry-After.
+const (
+	probeEvery = time.Second
+	wakeSpread = 2 * time.Second
+)
 
 // scheduler hands due turns to workers. Each stream has at most one turn per
 // lane queued, and a stream is never given to two workers at once, so a
@@ -46,6 +77,13 @@ type scheduler struct {
 	busy    []bool
 	parked  [][]*turn // turns that came due while their stream was busy
 	changed chan struct{}
+
+	// Recovery (see above).
+	failing   bool    // a turn failed outside a probe and none succeeded since
+	retries   []*turn // failed turns held for a probe or a wake-up, longest held first
+	waiting   []*turn // turns that came due while failing, longest held first
+	probe     *turn   // the probe in flight, if any
+	nextProbe time.Time
 }
 
 func newScheduler(streams int, pollInterval time.Duration) *scheduler {
@@ -113,14 +151,23 @@ func (s *scheduler) next(ctx context.Context) (*turn, error) {
 	}
 }
 
-// pick returns the best due turn, or how long until one may be (-1: nothing queued).
+// pick returns the best due turn, or how long until one may be (-1: nothing
+// queued). A probe, when one may start, comes first; while the poller is
+// failing, due turns are held instead.
 func (s *scheduler) pick(now time.Time) (*turn, time.Duration) {
+	if t := s.startProbe(now); t != nil {
+		return t, 0
+	}
 	var best *turn
 	for l := range numLanes {
 		h := &s.heaps[l]
-		for h.Len() > 0 && !(*h)[0].due.After(now) && s.busy[(*h)[0].stream] {
+		for h.Len() > 0 && !(*h)[0].due.After(now) && (s.failing || s.busy[(*h)[0].stream]) {
 			t := heap.Pop(h).(*turn)
-			s.parked[t.stream] = append(s.parked[t.stream], t)
+			if s.failing {
+				s.waiting = append(s.waiting, t)
+			} else {
+				s.parked[t.stream] = append(s.parked[t.stream], t)
+			}
 		}
 		if h.Len() == 0 || (*h)[0].due.After(now) {
 			continue
@@ -142,25 +189,115 @@ func (s *scheduler) pick(now time.Time) (*turn, time.Duration) {
 			}
 		}
 	}
+	if s.probe == nil && s.probeCandidate() != nil {
+		if d := s.nextProbe.Sub(now); wait < 0 || d < wait {
+			wait = d
+		}
+	}
 	return nil, wait
 }
 
-// done frees t's stream and queues its follow-up turns (possibly none).
+// startProbe hands out a held turn as the probe when none is in flight and
+// the last one started long enough ago; callers hold s.mu.
+func (s *scheduler) startProbe(now time.Time) *turn {
+	if s.probe != nil || now.Before(s.nextProbe) {
+		return nil
+	}
+	q := s.probeCandidate()
+	if q == nil {
+		return nil
+	}
+	i := slices.IndexFunc(*q, func(t *turn) bool { return !s.busy[t.stream] })
+	t := (*q)[i]
+	*q = slices.Delete(*q, i, i+1)
+	s.busy[t.stream] = true
+	s.probe = t
+	s.nextProbe = now.Add(probeEvery + jitter(probeEvery))
+	return t
+}
+
+// probeCandidate returns the queue of the next probe: turns held because the
+// poller was failing first (one that succeeds ends the failing), then failed
+// turns; nil when every held turn's stream is busy.
+func (s *scheduler) probeCandidate() *[]*turn {
+	for _, q := range []*[]*turn{&s.waiting, &s.retries} {
+		if slices.ContainsFunc(*q, func(t *turn) bool { return !s.busy[t.stream] }) {
+			return q
+		}
+	}
+	return nil
+}
+
+// done frees t's stream, queues its follow-up turns (possibly none) and reads
+// the outcome of t from them: a held follow-up means t failed in a way a
+// dependency's return mends, which outside a probe makes the poller failing;
+// a follow-up that has not failed after a t that had is a recovery, which
+// wakes every held turn; any other success ends the failing.
 func (s *scheduler) done(t *turn, follow ...*turn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
 	s.busy[t.stream] = false
+	probe := s.probe == t
+	if probe {
+		s.probe = nil
+	}
 	for _, p := range s.parked[t.stream] {
 		heap.Push(&s.heaps[p.lane], p)
 	}
 	s.parked[t.stream] = s.parked[t.stream][:0]
+	failed, held := false, false
 	for _, f := range follow {
+		failed = failed || f.failed
+		if f.hold {
+			held = true
+			s.retries = append(s.retries, f)
+			continue
+		}
 		heap.Push(&s.heaps[f.lane], f)
+	}
+	switch {
+	case len(follow) == 0: // the outcome is unknown
+	case failed:
+		if held && !probe {
+			s.failing = true
+		}
+	case t.failed:
+		s.recovered(now)
+	case s.failing:
+		s.failing = false
+		s.release()
+		if probe {
+			s.nextProbe = now // a failed turn may be the next probe at once
+		}
 	}
 	s.broadcast()
 }
 
-// queued reports the number of turns waiting, per lane (for tests and /status).
+// recovered ends the failing and makes every held turn due: failed turns
+// spread over wakeSpread from now, the others when they were due. Callers
+// hold s.mu.
+func (s *scheduler) recovered(now time.Time) {
+	s.failing = false
+	for _, t := range s.retries {
+		t.due = now.Add(jitter(wakeSpread))
+		heap.Push(&s.heaps[t.lane], t)
+	}
+	s.retries = nil
+	s.release()
+}
+
+// release queues again the turns held because the poller was failing.
+// Callers hold s.mu.
+func (s *scheduler) release() {
+	for _, t := range s.waiting {
+		heap.Push(&s.heaps[t.lane], t)
+	}
+	s.waiting = nil
+}
+
+// queued reports the number of turns waiting, per lane, held ones included
+// (for tests and /status).
 func (s *scheduler) queued() [numLanes]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,7 +305,7 @@ func (s *scheduler) queued() [numLanes]int {
 	for l := range numLanes {
 		n[l] = s.heaps[l].Len()
 	}
-	for _, ps := range s.parked {
+	for _, ps := range append(slices.Clone(s.parked), s.retries, s.waiting) {
 		for _, p := range ps {
 			n[p.lane]++
 		}

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -123,6 +124,137 @@ func TestSchedulerStarvesNoStreamAndNoLane(t *testing.T) {
 		}
 		if minF == 0 || maxF > 2*minF+2 {
 			t.Errorf("fresh turns per stream range from %d to %d: unfair", minF, maxF)
+		}
+	})
+}
+
+// work runs workers that take turns from s until ctx ends; each turn takes
+// took and finish decides its follow-up turn.
+func work(ctx context.Context, s *scheduler, workers int, took time.Duration, finish func(*turn) *turn) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				t, err := s.next(ctx)
+				if err != nil {
+					return
+				}
+				time.Sleep(took) // the turn's work
+				s.done(t, finish(t))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A stream failing on its own (its partition's leader is away, or a fault
+// of its own) is probed every second or two, while the healthy streams keep
+// their pace: its failures hold nobody else's turns beyond the first probe.
+func TestSchedulerProbesAStreamFailingAloneWhileTheOthersKeepTheirPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const streams = 20
+		s := newScheduler(streams, 5*time.Second)
+		start := time.Now()
+		for i := range streams {
+			s.add(&turn{stream: i, lane: laneFresh, due: start.Add(time.Duration(i) * 250 * time.Millisecond)})
+		}
+		var mu sync.Mutex
+		runs := make([]int, streams)
+		late := time.Duration(0) // the healthy turns' longest delay past their due after the first 10 s
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		work(ctx, s, 4, 100*time.Millisecond, func(tt *turn) *turn {
+			mu.Lock()
+			defer mu.Unlock()
+			runs[tt.stream]++
+			if tt.stream == 0 {
+				return &turn{stream: 0, lane: laneFresh, due: time.Now(), failed: true, hold: true}
+			}
+			if started := time.Now().Add(-100 * time.Millisecond); started.Sub(start) > 10*time.Second {
+				late = max(late, started.Sub(tt.due))
+			}
+			return &turn{stream: tt.stream, lane: laneFresh, due: time.Now().Add(5 * time.Second)}
+		})
+		if runs[0] < 60 || runs[0] > 121 {
+			t.Errorf("the failing stream ran %d times in 2 minutes, want a probe every 1 to 2 s (60 to 120)", runs[0])
+		}
+		if late > 500*time.Millisecond { // a turn may wait for a worker; a hold would last until the next probe (1-2 s)
+			t.Errorf("healthy turns ran up to %v late while one stream failed", late)
+		}
+		for i := 1; i < streams; i++ {
+			if runs[i] < 23 {
+				t.Errorf("healthy stream %d ran %d times in 2 minutes, want every 5 s", i, runs[i])
+			}
+		}
+	})
+}
+
+// A failure that needs a person (auth, a permanent error) is not probed:
+// it waits its own backoff, even while other streams are probed and woken.
+func TestSchedulerLeavesAFailureThatNeedsAPersonToItsBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newScheduler(3, 5*time.Second)
+		start := time.Now()
+		for i := range 3 {
+			s.add(&turn{stream: i, lane: laneFresh, due: start})
+		}
+		var mu sync.Mutex
+		var permanent []time.Duration // when stream 0 ran
+		ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+		defer cancel()
+		work(ctx, s, 2, 100*time.Millisecond, func(tt *turn) *turn {
+			mu.Lock()
+			defer mu.Unlock()
+			now := time.Now()
+			switch {
+			case tt.stream == 0:
+				permanent = append(permanent, now.Add(-100*time.Millisecond).Sub(start))
+				return &turn{stream: 0, lane: laneFresh, due: now.Add(time.Minute), failed: true}
+			case tt.stream == 1 && now.Sub(start) < 40*time.Second: // down for 40 s, probed, then woken
+				return &turn{stream: 1, lane: laneFresh, due: now, failed: true, hold: true}
+			}
+			return &turn{stream: tt.stream, lane: laneFresh, due: now.Add(5 * time.Second)}
+		})
+		if len(permanent) != 3 {
+			t.Fatalf("the stream that needs a person ran at %v, want 3 runs a minute apart", permanent)
+		}
+		for i := 1; i < len(permanent); i++ {
+			if gap := permanent[i] - permanent[i-1]; gap < time.Minute || gap > time.Minute+3*time.Second {
+				t.Errorf("the stream that needs a person ran at %v: %v apart, want about its backoff of 1m", permanent, gap)
+			}
+		}
+	})
+}
+
+// The wait for the next probe does not spin while every held turn's stream
+// is busy: the scheduler waits for the stream to be done instead.
+func TestSchedulerDoesNotProbeABusyStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newScheduler(1, time.Second)
+		now := time.Now()
+		s.add(&turn{stream: 0, lane: laneSweep, due: now})
+		sweep, err := s.next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		s.retries = append(s.retries, &turn{stream: 0, lane: laneFresh, due: now, failed: true, hold: true})
+		s.mu.Unlock()
+		got := make(chan *turn, 1)
+		go func() {
+			probe, _ := s.next(t.Context())
+			got <- probe
+		}()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		select {
+		case tt := <-got:
+			t.Fatalf("probed lane %v of a busy stream", tt.lane)
+		default:
+		}
+		s.done(sweep, &turn{stream: 0, lane: laneSweep, due: time.Now().Add(time.Hour)})
+		if probe := <-got; probe.lane != laneFresh {
+			t.Errorf("probed lane %v, want the held fresh turn", probe.lane)
 		}
 	})
 }

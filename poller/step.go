@@ -51,25 +51,38 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, error) {
 	return next, nil
 }
 
-// retry notes a failed turn, logs it once and schedules the lane again after
-// a jittered backoff (at least the server's Retry-After). A failing backfill
-// is retried in the fresh lane's order.
+// retry notes a failed turn, logs it once and returns the lane's next turn.
+// A failure the return of CC-CMS or Kafka mends (every class but the four
+// below, errors of the store and the publisher included) is held for the
+// scheduler's probe or wake-up (schedule.go), so a stream is back within
+// seconds of its dependency. Auth, blocked, misconfigured and permanent
+// failures need a person, not a probe: they wait a jittered backoff, at least
+// the server's Retry-After, as before. A failing backfill is retried in the
+// fresh lane's order.
 func (p *Poller) retry(ctx context.Context, ls *live, t *turn, err error, done time.Time) *turn {
 	ls.failures++
 	p.mu.Lock()
 	ls.lastErr, ls.lastErrAt = fmt.Sprint(err), done
 	p.mu.Unlock()
-	next := &turn{stream: t.stream, lane: t.lane,
-		due: done.Add(ccms.Backoff(ls.failures, p.cfg.RetryBase, p.cfg.RetryMax, ccms.RetryAfter(err)))}
+	next := &turn{stream: t.stream, lane: t.lane, due: done, failed: true}
 	if t.lane == laneBackfill {
 		next.lane = laneFresh
+	}
+	class := ccms.ClassOf(err)
+	when := []any{"retry", "with a probe"}
+	switch class {
+	case ccms.ClassAuth, ccms.ClassBlocked, ccms.ClassMisconfigured, ccms.ClassPermanent:
+		next.due = done.Add(ccms.Backoff(ls.failures, p.cfg.RetryBase, p.cfg.RetryMax, ccms.RetryAfter(err)))
+		when = []any{"retry_in", next.due.Sub(done).Round(time.Millisecond)}
+	default:
+		next.hold = true
 	}
 	level := slog.LevelWarn
 	if errors.Is(err, dedupe.ErrClosed) {
 		level = slog.LevelError
 	}
-	p.log.Log(ctx, level, "step failed, will retry", "stream", ls.key, "lane", t.lane.String(),
-		"class", ccms.ClassOf(err).String(), "failures", ls.failures, "retry_in", next.due.Sub(done).Round(time.Millisecond), "err", err)
+	attrs := append([]any{"stream", ls.key, "lane", t.lane.String(), "class", class.String(), "failures", ls.failures}, when...)
+	p.log.Log(ctx, level, "step failed, will retry", append(attrs, "err", err)...)
 	return next
 }
 
