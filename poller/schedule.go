@@ -43,12 +43,15 @@ type turn struct {
 // backoff of its own: the scheduler holds it, and
 //
 //   - probes: while turns are held, one of them at a time runs as a probe,
-//     at most one every probeEvery to 2·probeEvery (jittered) for the whole
-//     poller, the longest held first;
+//     the first probeEvery to 2·probeEvery (jittered) after a failure, then
+//     at most one every probeEvery to 2·probeEvery for the whole poller, the
+//     longest held first;
 //   - holds more: a turn that fails outside a probe makes the poller failing,
 //     and then every turn that comes due is held too, until a turn succeeds.
-//     An outage thus costs one failed turn per worker and then one probe
-//     every second or two, however many streams there are;
+//     An outage thus costs about one failed turn per worker, then one probe
+//     every second or two, however many streams there are (a turn that
+//     succeeds without the dependency, with nothing to read or publish, ends
+//     the failing and lets the turns due meanwhile try once more);
 //   - wakes: when a turn that had failed succeeds, the dependency is back:
 //     every held turn is due again, spread over wakeSpread so that they do
 //     not all ask the budget at once.
@@ -261,6 +264,9 @@ func (s *scheduler) done(t *turn, follow ...*turn) {
 	case failed:
 		if held && !probe {
 			s.failing = true
+			if s.nextProbe.Before(now) { // the first probe after a failure waits too
+				s.nextProbe = now.Add(probeEvery + jitter(probeEvery))
+			}
 		}
 	case t.failed:
 		s.recovered(now)
@@ -305,11 +311,16 @@ func (s *scheduler) queued() [numLanes]int {
 	for l := range numLanes {
 		n[l] = s.heaps[l].Len()
 	}
-	for _, ps := range append(slices.Clone(s.parked), s.retries, s.waiting) {
-		for _, p := range ps {
-			n[p.lane]++
+	count := func(ts []*turn) {
+		for _, t := range ts {
+			n[t.lane]++
 		}
 	}
+	for _, ps := range s.parked {
+		count(ps)
+	}
+	count(s.retries)
+	count(s.waiting)
 	return n
 }
 
