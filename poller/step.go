@@ -108,7 +108,7 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 	if err != nil {
 		return outcome{}, err
 	}
-	c := classify(ls.Stream, ls.state, r, now, Horizon(now, p.reach))
+	c := classify(ls.Stream, ls.state, r, now, Horizon(now, p.reach), pl.unendedBefore)
 	n, err := p.deliver(ctx, ls, pl, c, now)
 	if err != nil {
 		return outcome{}, err
