@@ -266,12 +266,18 @@ func portRange() (lo, hi int) {
 
 // newClusterID returns 16 random bytes in base64url without padding (22
 // characters), the form `kafka-storage random-uuid` prints.
+// An id starting with '-' would be read by kafka-storage as an option (about
+// 1 start in 64 failed so), so such a draw is drawn again.
 func newClusterID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40 // a version 4 UUID, like java.util.UUID.randomUUID
-	b[8] = (b[8] & 0x3f) | 0x80
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		b[6] = (b[6] & 0x0f) | 0x40 // a version 4 UUID, like java.util.UUID.randomUUID
+		b[8] = (b[8] & 0x3f) | 0x80
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // StartJar formats a fresh data folder and starts kafka.Kafka on free ports.

@@ -124,8 +124,12 @@ L4J1
   LOG_OPTS=(-Dlog4j2.configurationFile="$WORK/log4j2.properties"
             -Dlog4j.configuration="file:$WORK/log4j.properties")
 
-  # A 22-character base64url id, the form `kafka-storage random-uuid` prints.
-  CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  # A 22-character base64url id, the form `kafka-storage random-uuid` prints;
+  # one starting with '-' would be read as an option, so draw again.
+  CLUSTER_ID=-
+  while [[ $CLUSTER_ID == -* ]]; do
+    CLUSTER_ID=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
 
   "$JAVA" -Xmx256m "${LOG_OPTS[@]}" -cp "$LIBS/*" \
     kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$WORK/server.properties" \
