@@ -238,8 +238,8 @@ func runOutage(t *testing.T, src poller.Source, pub poller.Publisher, dep *depen
 	}
 	run := outageRun{down: time.Now().Add(2 * time.Minute)}
 	run.up = run.down.Add(outageFor)
-	time.AfterFunc(run.down.Sub(time.Now()), func() { dep.set(true) })
-	time.AfterFunc(run.up.Sub(time.Now()), func() { dep.set(false) })
+	time.AfterFunc(time.Until(run.down), func() { dep.set(true) })
+	time.AfterFunc(time.Until(run.up), func() { dep.set(false) })
 	ctx, cancel := context.WithDeadline(t.Context(), run.up.Add(time.Minute))
 	defer cancel()
 	var wg sync.WaitGroup

@@ -21,9 +21,9 @@ func TestSecretIsRedactedEverywhereItCanBePrinted(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputs := map[string]string{
-		"%v":  fmt.Sprintf("%v", cfg),
-		"%+v": fmt.Sprintf("%+v", cfg),
-		"%#v": fmt.Sprintf("%#v", cfg),
+		"%v":           fmt.Sprintf("%v", cfg),
+		"%+v":          fmt.Sprintf("%+v", cfg),
+		"%#v":          fmt.Sprintf("%#v", cfg),
 		"%s secret":    fmt.Sprintf("%s", cfg.SK),
 		"%q secret":    fmt.Sprintf("%q", cfg.SK),
 		"%#v secret":   fmt.Sprintf("%#v", cfg.SK),
