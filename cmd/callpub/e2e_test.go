@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -114,34 +112,7 @@ type service struct {
 
 func startService(t testing.TB, vars map[string]string) *service {
 	t.Helper()
-	cfg, err := loadConfig(t.Context(), envconfig.MapLookuper(vars))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	s := &service{cancel: cancel, done: make(chan error, 1), ids: map[string]int{}, vdns: map[int]bool{},
-		more: make(chan struct{}, 1)}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() {
-		s.done <- serve(ctx, cfg, logger, hooks{onPublished: func(events []schemas.Event) {
-			s.mu.Lock()
-			for _, e := range events {
-				if s.ids[e.ID] == 0 {
-					s.events = append(s.events, e)
-				}
-				s.ids[e.ID]++
-				v, _ := strconv.Atoi(e.PartitionKey)
-				s.vdns[v] = true
-			}
-			s.mu.Unlock()
-			select {
-			case s.more <- struct{}{}:
-			default:
-			}
-		}})
-	}()
-	t.Cleanup(func() { s.stop(t) })
-	return s
+	return startServiceWith(t, vars, hooks{})
 }
 
 // waitCommitted waits until every id in want was committed, or fails after timeout.
