@@ -31,22 +31,27 @@ type plan struct {
 	behind bool
 	// idle: the fresh cursor is already at now minus the lag.
 	idle bool
+	// maxRows, when positive, is the most rows the read may return in one
+	// batch: a window found to hold more is read again narrower
+	// (ccms.Window.MaxRows).
+	maxRows int
 }
 
 // planner makes the plans of every lane. Its fields are configuration.
 type planner struct {
-	cfg   Config
-	reach ccms.Reach // Loc is never nil
-	wc    WindowConfig
+	cfg      Config
+	reach    ccms.Reach // Loc is never nil
+	wc       WindowConfig
+	pageSize int // rows of one page of the Source (Deps.PageSize)
 }
 
 // plan dispatches to the lane's planner. The backfill lane is the fresh lane
 // of a stream far behind now.
-func (pl planner) plan(key string, l lane, st dedupe.StreamState, now time.Time) plan {
+func (pl planner) plan(key string, l lane, st dedupe.StreamState, d density, now time.Time) plan {
 	var p plan
 	switch l {
 	case laneFresh, laneBackfill:
-		p = pl.fresh(st, now)
+		p = pl.fresh(st, d, now)
 	case laneSweep:
 		p = pl.sweep(st, now)
 	case laneReconcile:
@@ -78,13 +83,25 @@ func (pl planner) start(now time.Time) (cursor time.Time, sealed string) {
 
 // fresh reads the window after the cursor (with lookback) and moves the
 // cursor; a cursor behind the API's horizon records the lost span as a gap.
-func (pl planner) fresh(st dedupe.StreamState, now time.Time) plan {
+//
+// The window is as wide as is expected to hold Config.WindowRows rows, by
+// the stream's density d: a stream with nothing known or no rows reads up to
+// now at once (a first start of a quiet stream is one request for the whole
+// reach). When the window, sweep span included, is expected to fit in half a
+// page, the sweep is folded in: the read starts where a sweep would, and
+// counts as one. A read that covers all of yesterday after its
+// reconciliation time seals the day, as the reconciliation would.
+func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 	cursor, sealed := st.Cursor, ""
 	if cursor.IsZero() {
 		cursor, sealed = pl.start(now)
 	}
-	fp := PlanFresh(cursor, now, pl.reach, pl.wc)
-	p := plan{read: fp.Read, behind: fp.Behind, idle: fp.Idle}
+	wc := pl.wc
+	if s := d.span(pl.cfg.WindowRows); s > 0 {
+		wc.MaxSpan = min(wc.MaxSpan, s)
+	}
+	fp := PlanFresh(cursor, now, pl.reach, wc)
+	p := plan{read: fp.Read, behind: fp.Behind, idle: fp.Idle, maxRows: pl.cfg.WindowRows * 3 / 2}
 	// A new stream commits its first cursor even when there is nothing to
 	// read yet (START_AT=now with a lookback no longer than the lag).
 	if fp.Idle && fp.Gap.Empty() && !st.Cursor.IsZero() {
@@ -95,7 +112,33 @@ func (pl planner) fresh(st dedupe.StreamState, now time.Time) plan {
 	if !fp.Gap.Empty() {
 		p.batch.Gaps = []dedupe.Gap{{Start: fp.Gap.Start, End: fp.Gap.End, DetectedAt: now}}
 	}
+	if !st.Cursor.IsZero() && !fp.Behind && !p.read.Empty() && d.known() {
+		sw := SweepWindow(st.Cursor, oldestPending(st.Pending), now, pl.reach, pl.cfg.SweepLookback)
+		if sw.Start.Before(p.read.Start) && d.expect(p.read.End.Sub(sw.Start)) <= float64(pl.pageSize)/2 {
+			p.read.Start = sw.Start
+			p.batch.LastSweep = &now
+		}
+	}
+	if sealed == "" {
+		pl.sealYesterday(&p, st, now)
+	}
 	return p
+}
+
+// sealYesterday makes p, a fresh read, seal yesterday when it reads all of
+// it that the API still holds after the day's reconciliation time, and the
+// day is not sealed yet: the reconciliation would read the same again.
+func (pl planner) sealYesterday(p *plan, st dedupe.StreamState, now time.Time) {
+	y := Yesterday(now, pl.reach.Loc)
+	day := DayKey(y.Start, pl.reach.Loc)
+	if st.SealedDay >= day || now.Before(y.End.Add(pl.cfg.ReconcileDelay)) || p.read.Empty() {
+		return
+	}
+	if p.read.Start.After(maxTime(y.Start, Horizon(now, pl.reach))) || p.read.End.Before(y.End) {
+		return
+	}
+	p.seal = y
+	p.batch.SealedDay = day
 }
 
 // sweep re-reads a long lookback (and every pending call) without moving the
@@ -103,6 +146,9 @@ func (pl planner) fresh(st dedupe.StreamState, now time.Time) plan {
 func (pl planner) sweep(st dedupe.StreamState, now time.Time) plan {
 	if st.Cursor.IsZero() {
 		return plan{skip: true} // nothing read yet: the fresh lane starts the stream
+	}
+	if due := st.LastSweep.Add(pl.cfg.SweepInterval); !st.LastSweep.IsZero() && now.Before(due) {
+		return plan{skip: true, wait: due} // a fresh read swept the span lately
 	}
 	w := SweepWindow(st.Cursor, oldestPending(st.Pending), now, pl.reach, pl.cfg.SweepLookback)
 	return plan{read: w, batch: dedupe.Batch{LastSweep: &now}}

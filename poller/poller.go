@@ -72,14 +72,20 @@ type Publisher interface {
 
 // Config is the polling behaviour. Env names are relative to CALLPUB_.
 type Config struct {
-	CCID           int           `env:"CC_ID, required"`
-	VDNs           VDNSet        `env:"VDNS, required"`
-	Directions     Directions    `env:"DIRECTIONS, default=in,out"`
-	PollInterval   time.Duration `env:"POLL_INTERVAL, default=30s"`
-	MaxInterval    time.Duration `env:"POLL_MAX_INTERVAL, default=5m"`
-	Lookback       time.Duration `env:"LOOKBACK, default=15m"`
-	Lag            time.Duration `env:"POLL_LAG, default=5s"`
-	MaxSpan        time.Duration `env:"POLL_MAX_SPAN, default=2h"`
+	CCID         int           `env:"CC_ID, required"`
+	VDNs         VDNSet        `env:"VDNS, required"`
+	Directions   Directions    `env:"DIRECTIONS, default=in,out"`
+	PollInterval time.Duration `env:"POLL_INTERVAL, default=30s"`
+	MaxInterval  time.Duration `env:"POLL_MAX_INTERVAL, default=5m"`
+	Lookback     time.Duration `env:"LOOKBACK, default=15m"`
+	Lag          time.Duration `env:"POLL_LAG, default=5s"`
+	// MaxSpan caps how far one fresh read moves the cursor; below it, windows
+	// are sized by WindowRows. The default spans the API's whole reach.
+	MaxSpan time.Duration `env:"POLL_MAX_SPAN, default=48h"`
+	// WindowRows is how many rows a catching-up window is sized to hold, by
+	// the stream's density learned from earlier reads; a window found to hold
+	// more than 1.5 × as many is read again narrower.
+	WindowRows     int           `env:"POLL_WINDOW_ROWS, default=1000"`
 	SweepInterval  time.Duration `env:"SWEEP_INTERVAL, default=15m"`
 	SweepLookback  time.Duration `env:"SWEEP_LOOKBACK, default=6h"`
 	ReconcileDelay time.Duration `env:"RECONCILE_DELAY, default=4h"`
@@ -95,6 +101,10 @@ type Config struct {
 	RetryMax        time.Duration `env:"POLL_RETRY_MAX, default=5m"`
 	StepTimeout     time.Duration `env:"POLL_STEP_TIMEOUT, default=5m"`
 }
+
+// behindLag is how far behind now a healthy stream's cursor never is: a
+// stream further behind is catching up.
+func (c Config) behindLag() time.Duration { return c.Lag + 2*c.MaxInterval }
 
 // ConfigError is one invalid Config field; Validate returns every one it
 // finds, joined. Field is the Go field name (PollInterval), which callers map
@@ -137,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSpan < time.Second {
 		bad("MaxSpan", "%v is below 1s", c.MaxSpan)
+	}
+	if c.WindowRows < 1 {
+		bad("WindowRows", "must be at least 1, got %d", c.WindowRows)
 	}
 	if c.SweepInterval <= 0 {
 		bad("SweepInterval", "must be positive, got %v", c.SweepInterval)
@@ -183,6 +196,9 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Owns filters the configured streams (sharding); nil owns all.
 	Owns func(Stream) bool
+	// PageSize is the rows of one page the Source reads
+	// (ccms.Client.PageSize); 0 means 100.
+	PageSize int
 	// MaxEventBytes is the largest record the event topic accepts
 	// (publisher.MaxMessageBytes); a call whose event is larger is
 	// quarantined instead of published. 0: no limit.
@@ -235,6 +251,8 @@ type live struct {
 	lastErr   string
 	lastErrAt time.Time
 	gaps      int
+	// density is learned from the stream's reads (owned by the worker).
+	density density
 }
 
 // New builds a poller, loads the state of every owned stream once and
@@ -250,7 +268,8 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	p := &Poller{
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
 		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes,
-		planner: planner{cfg: cfg, reach: d.Reach, wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}},
+		planner: planner{cfg: cfg, reach: d.Reach, pageSize: d.PageSize,
+			wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}},
 	}
 	for _, s := range Streams(cfg.CCID, cfg.VDNs, cfg.Directions) {
 		if p.owns(s) {
@@ -293,6 +312,9 @@ func (d Deps) withDefaults() Deps {
 	if d.OnPublished == nil {
 		d.OnPublished = func([]schemas.Event) {}
 	}
+	if d.PageSize <= 0 {
+		d.PageSize = 100
+	}
 	return d
 }
 
@@ -302,7 +324,7 @@ func (d Deps) withDefaults() Deps {
 func (p *Poller) queueFirstTurns(i int, st dedupe.StreamState, now time.Time) {
 	cfg := p.cfg
 	first := laneFresh
-	if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.Lag-cfg.MaxSpan)) {
+	if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.behindLag())) {
 		first = laneBackfill
 	}
 	p.sched.add(&turn{stream: i, lane: first, due: now.Add(jitter(min(cfg.PollInterval, 5*time.Second)))})
@@ -340,7 +362,7 @@ func (p *Poller) Work(ctx context.Context) error {
 			grace = time.AfterFunc(p.cfg.StepTimeout, cancel)
 			graceMu.Unlock()
 		})
-		follow, err := p.turn(stepCtx, t)
+		follow, skipped, err := p.turn(stepCtx, t)
 		stopGrace()
 		graceMu.Lock()
 		if grace != nil {
@@ -348,7 +370,15 @@ func (p *Poller) Work(ctx context.Context) error {
 		}
 		graceMu.Unlock()
 		cancel()
-		p.sched.done(t, follow)
+		if skipped {
+			// Nothing was asked of CC-CMS or Kafka: the scheduler learns
+			// nothing about them from this turn (a skip during an outage
+			// must not end the holding of the failed turns).
+			p.sched.done(t)
+			p.sched.add(follow)
+		} else {
+			p.sched.done(t, follow)
+		}
 		if errors.Is(err, dedupe.ErrClosed) {
 			return fmt.Errorf("poller: %w", err)
 		}

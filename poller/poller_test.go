@@ -116,7 +116,7 @@ func baseConfig() poller.Config {
 	return poller.Config{
 		CCID: 1, VDNs: poller.VDNSet{1, 2, 3, 4, 5, 6, 7, 8}, Directions: poller.Directions{poller.In, poller.Out},
 		PollInterval: 30 * time.Second, MaxInterval: 2 * time.Minute, Lookback: 5 * time.Minute,
-		Lag: 5 * time.Second, MaxSpan: 2 * time.Hour, SweepInterval: 10 * time.Minute, SweepLookback: 6 * time.Hour,
+		Lag: 5 * time.Second, MaxSpan: 2 * time.Hour, WindowRows: 1000, SweepInterval: 10 * time.Minute, SweepLookback: 6 * time.Hour,
 		ReconcileDelay: 4 * time.Hour, LastChanceBefore: time.Hour, Heartbeat: time.Minute, StartAt: "horizon",
 		RetryBase: time.Second, RetryMax: time.Minute, StepTimeout: time.Minute,
 	}

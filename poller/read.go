@@ -9,18 +9,25 @@ import (
 )
 
 // read fetches the planned window of a stream completely — the client pages,
-// checks consistency and splits — and checks the rows against our clock. An
-// empty window reads nothing.
-func (p *Poller) read(ctx context.Context, ls *live, w Window, now time.Time) (ccms.Read, error) {
+// checks consistency and splits — teaches the stream's density what it held,
+// and checks the rows against our clock. An empty window reads nothing. A
+// window holding more than pl.maxRows rows is not read: Read.TooMany says so.
+func (p *Poller) read(ctx context.Context, ls *live, pl plan, now time.Time) (ccms.Read, error) {
+	w := pl.read
 	if w.Empty() {
 		return ccms.Read{}, nil
 	}
-	r, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End})
+	r, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End, MaxRows: pl.maxRows})
 	p.m.pages.Add(float64(r.Stats.Pages))
 	p.m.splits.Add(float64(r.Stats.Splits))
 	if err != nil {
 		return ccms.Read{}, fmt.Errorf("read window %v: %w", w, err)
 	}
+	if r.TooMany > 0 {
+		ls.density.learn(r.TooMany, w.End.Sub(w.Start))
+		return r, nil
+	}
+	ls.density.observe(len(r.Calls)+len(r.Bad), w.End.Sub(w.Start))
 	p.checkClock(ls, r.Calls, now)
 	return r, nil
 }

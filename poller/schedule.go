@@ -261,6 +261,9 @@ func (s *scheduler) done(t *turn, follow ...*turn) {
 	}
 	switch {
 	case len(follow) == 0: // the outcome is unknown
+		if probe {
+			s.nextProbe = now // a probe that tried nothing taught nothing: the next may start
+		}
 	case failed:
 		if held && !probe {
 			s.failing = true

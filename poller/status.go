@@ -57,7 +57,7 @@ func (p *Poller) Status(now time.Time) Status {
 		if ls.lastErrAt.After(ls.lastOK) {
 			s.Failing++
 		}
-		if r.LagSeconds > (p.cfg.MaxSpan + p.cfg.MaxInterval).Seconds() {
+		if r.LagSeconds > p.cfg.behindLag().Seconds() {
 			s.Behind++
 		}
 		if i == 0 || r.HeadroomSeconds < s.MinHeadroomSec {

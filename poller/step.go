@@ -17,17 +17,21 @@ type outcome struct {
 	behind  bool // fresh: more to catch up, come back at once
 	idle    bool // fresh: nothing to read yet
 	wait    time.Time
+	// skipped: the turn had nothing to do and used neither CC-CMS nor
+	// Kafka, so its success says nothing about them.
+	skipped bool
 }
 
-// turn runs one turn and returns the stream's next turn in the same lane.
-// Errors are logged here, once.
-func (p *Poller) turn(ctx context.Context, t *turn) (*turn, error) {
+// turn runs one turn and returns the stream's next turn in the same lane,
+// and whether the turn skipped (used no dependency). Errors are logged here,
+// once.
+func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 	ls := p.streams[t.stream]
 	out, err := p.step(ctx, ls, t.lane, time.Now())
 	p.m.steps.WithLabelValues(t.lane.String(), result(err)).Inc()
 	done := time.Now()
 	if err != nil {
-		return p.retry(ctx, ls, t, err, done), err
+		return p.retry(ctx, ls, t, err, done), false, err
 	}
 	ls.failures = 0
 	next := &turn{stream: t.stream, lane: t.lane}
@@ -45,10 +49,13 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, error) {
 		}
 	case laneSweep:
 		next.due = done.Add(p.cfg.SweepInterval)
+		if !out.wait.IsZero() {
+			next.due = out.wait // a fresh read swept lately
+		}
 	case laneReconcile, laneLastChance:
 		next.due = out.wait
 	}
-	return next, nil
+	return next, out.skipped, nil
 }
 
 // retry notes a failed turn, logs it once and returns the lane's next turn.
@@ -97,14 +104,24 @@ func result(err error) string {
 // deliver, then report. The stream's state is the poller's own copy; deliver
 // advances it after the commit.
 func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (outcome, error) {
-	pl := p.planner.plan(ls.key, l, ls.state, now)
+	pl := p.planner.plan(ls.key, l, ls.state, ls.density, now)
 	if pl.skip {
 		if l == laneFresh || l == laneBackfill {
 			p.heartbeat(ctx, ls, now)
 		}
-		return outcome{idle: pl.idle, wait: pl.wait}, nil
+		return outcome{idle: pl.idle, wait: pl.wait, skipped: true}, nil
 	}
-	r, err := p.read(ctx, ls, pl.read, now)
+	r, err := p.read(ctx, ls, pl, now)
+	// A window holding too many rows for one batch was not read; its count
+	// taught the density, so the plan is narrower now. After three such
+	// reads the window is read whatever it holds.
+	for tries := 1; err == nil && r.TooMany > 0; tries++ {
+		pl = p.planner.plan(ls.key, l, ls.state, ls.density, now)
+		if tries == 3 {
+			pl.maxRows = 0
+		}
+		r, err = p.read(ctx, ls, pl, now)
+	}
 	if err != nil {
 		return outcome{}, err
 	}
@@ -131,6 +148,10 @@ func (p *Poller) report(ctx context.Context, ls *live, pl plan, fetched, publish
 		}
 		p.log.Log(ctx, level, "window done", "stream", ls.key, "lane", "fresh", "window_start", pl.read.Start,
 			"window_end", pl.read.End, "fetched", fetched, "published", published)
+		if !pl.seal.Empty() {
+			p.m.sealed.Inc()
+			p.log.Info("day sealed", "stream", ls.key, "day", pl.batch.SealedDay, "by", "fresh read after the day closed")
+		}
 		p.heartbeat(ctx, ls, now)
 	case laneSweep:
 		if published > 0 {

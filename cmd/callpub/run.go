@@ -100,7 +100,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	p, err := poller.New(cfg.Poll, poller.Deps{
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
 		Reach: client.Reach(), Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
-		MaxEventBytes: pub.MaxMessageBytes(),
+		MaxEventBytes: pub.MaxMessageBytes(), PageSize: client.PageSize(),
 	})
 	if err != nil {
 		return err

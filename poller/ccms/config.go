@@ -92,7 +92,7 @@ type Config struct {
 	// Rate is the shared request budget in requests/s (NewBudget's rate).
 	// 0 means 10.
 	Rate float64 `env:"RATE, default=10"`
-	// MaxInFlight caps the requests in flight, 1..256: the service runs this
+// MaxInFlight caps the requests in flight, 1..256: the service runs this
 	// many workers, and it is the budget's burst. 0 means 4.
 	MaxInFlight int `env:"MAX_IN_FLIGHT, default=4"`
 	// PageSize is the rows ReadWindow asks for per page (limit), 1..100.
@@ -416,6 +416,9 @@ func (c *Client) Host() string { return c.host }
 // MaxInFlight is Config.MaxInFlight: how many requests may be in flight at
 // once, so the number of workers to run.
 func (c *Client) MaxInFlight() int { return c.maxInFlight }
+
+// PageSize is Config.PageSize: the rows ReadWindow asks for in one page.
+func (c *Client) PageSize() int { return c.pageSize }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {
 	tc := &tls.Config{

@@ -16,6 +16,11 @@ import (
 type Window struct {
 	schemas.Stream
 	Start, End time.Time
+	// MaxRows, when positive, is the most rows the caller wants in one
+	// Read: when the first page's count says the window holds more,
+	// ReadWindow reads no further and reports the count in Read.TooMany, so
+	// the caller can read a narrower window instead of a huge batch.
+	MaxRows int
 }
 
 func (w Window) String() string {
@@ -38,6 +43,9 @@ type Read struct {
 	// after every retry and split: their calls are in Calls as far as the
 	// server gave them, but some may be missing.
 	Suspect []Suspect
+	// TooMany, when positive, is the count of a window holding more than
+	// its MaxRows rows: it was not read (Calls, Bad and Suspect are empty).
+	TooMany int
 	// Stats count what the read did, also when it failed.
 	Stats ReadStats
 }
@@ -88,11 +96,11 @@ func (c *Client) ReadWindow(ctx context.Context, w Window) (Read, error) {
 	if !w.End.After(w.Start) {
 		return Read{Stats: st}, fmt.Errorf("read window %v: %w", w, &ValidationError{Field: "endDate", Reason: "window is empty (End must be after Start)"})
 	}
-	r := reader{c: c, st: &st, byID: map[string][]int{}, badSeen: map[string]bool{}}
+	r := reader{c: c, st: &st, byID: map[string][]int{}, badSeen: map[string]bool{}, maxRows: w.MaxRows}
 	if err := r.read(ctx, w); err != nil {
 		return Read{Stats: st}, err
 	}
-	return Read{Calls: r.calls, Bad: r.bad, Suspect: r.suspect, Stats: st}, nil
+	return Read{Calls: r.calls, Bad: r.bad, Suspect: r.suspect, TooMany: r.tooMany, Stats: st}, nil
 }
 
 // rereads is how many more times ReadWindow reads a span it cannot split
@@ -108,12 +116,17 @@ type reader struct {
 	bad     []BadRow
 	badSeen map[string]bool // raw rows in bad
 	suspect []Suspect
+	// maxRows is Window.MaxRows while the whole window's first page is
+	// read, then 0; tooMany is the count that page gave when it was over.
+	maxRows, tooMany int
 }
 
 // read reads w, splitting it when its pages disagree.
 func (r *reader) read(ctx context.Context, w Window) error {
 	p, err := r.pass(ctx, w)
-	if err != nil {
+	r.maxRows = 0 // only the whole window is sized by its count
+	if err != nil || p.tooMany > 0 {
+		r.tooMany = p.tooMany
 		return err
 	}
 	return r.settle(ctx, w, p)
@@ -248,6 +261,9 @@ type pass struct {
 	// countOff: the pages ran to a short page, agreeing with each other, but
 	// the rows received differ from the count.
 	countOff bool
+	// tooMany: the first page's count, over the reader's maxRows; the pass
+	// stopped there.
+	tooMany int
 }
 
 // finished reports whether the pass paged to its end: rows are every row
@@ -276,7 +292,11 @@ func (r *reader) pass(ctx context.Context, w Window) (pass, error) {
 			return pass{}, fmt.Errorf("read window %v: %w", w, err)
 		}
 		r.st.Pages++
-		if set.add(q.Offset, q.Limit, page) {
+		over := set.add(q.Offset, q.Limit, page)
+		if !over && n == 0 && r.maxRows > 0 && set.count > r.maxRows && !set.perPage {
+			return pass{tooMany: set.count}, nil
+		}
+		if over {
 			return set.pass, nil
 		}
 		if n == 0 && set.count > q.Limit*maxPages && canSplit && !set.perPage {

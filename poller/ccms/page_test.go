@@ -446,3 +446,41 @@ func TestNewClientRejectsBadReadSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestReadWindowWithMaxRows(t *testing.T) {
+	tests := []struct {
+		name        string
+		calls       int
+		maxRows     int
+		wantTooMany int
+		wantPages   int
+	}{
+		{name: "a window holding more than MaxRows rows is reported after one page and not read", calls: 450, maxRows: 300, wantTooMany: 450, wantPages: 1},
+		{name: "a window holding MaxRows rows is read whole", calls: 300, maxRows: 300, wantPages: 4},
+		{name: "a window under MaxRows is read whole", calls: 120, maxRows: 300, wantPages: 2},
+		{name: "no MaxRows reads any window whole", calls: 450, wantPages: 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeCCMS{t: t}
+			f.addCalls("a", tc.calls, winStart, winEnd)
+			c, _ := newTestClient(t, testConfig(t, startTLS(t, f)))
+			w := testWin
+			w.MaxRows = tc.maxRows
+			rd, err := c.ReadWindow(t.Context(), w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rd.TooMany != tc.wantTooMany || rd.Stats.Pages != tc.wantPages {
+				t.Errorf("TooMany = %d, pages = %d; want %d, %d", rd.TooMany, rd.Stats.Pages, tc.wantTooMany, tc.wantPages)
+			}
+			wantCalls := tc.calls
+			if tc.wantTooMany > 0 {
+				wantCalls = 0
+			}
+			if len(rd.Calls) != wantCalls {
+				t.Errorf("%d calls, want %d", len(rd.Calls), wantCalls)
+			}
+		})
+	}
+}
