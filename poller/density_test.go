@@ -1,0 +1,145 @@
+package poller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller/ccms"
+)
+
+// testPlanner is a planner with the service's defaults, in UTC.
+func testPlanner() planner {
+	cfg := Config{Lookback: 15 * time.Minute, Lag: 5 * time.Second, MaxSpan: 48 * time.Hour, WindowRows: 1000,
+		SweepInterval: 15 * time.Minute, SweepLookback: 6 * time.Hour, ReconcileDelay: 4 * time.Hour,
+		LastChanceBefore: time.Hour, PollInterval: 30 * time.Second, StartAt: "horizon"}
+	return planner{cfg: cfg, reach: ccms.Reach{Loc: time.UTC, Boundary: ccms.BoundaryUTC}, pageSize: 100,
+		wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}}
+}
+
+// known is a density of rows per hour learned from one read of an hour.
+func known(rowsPerHour int) density {
+	var d density
+	d.observe(rowsPerHour, time.Hour)
+	return d
+}
+
+func TestWindowSizeRule(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	horizon := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		cursor    time.Time
+		d         density
+		wantStart time.Time
+		wantEnd   time.Time
+		behind    bool
+	}{
+		{name: "a new stream with nothing known reads the whole reach in one window",
+			d: density{}, wantStart: horizon, wantEnd: now.Add(-5 * time.Second)},
+		{name: "a stream known to be quiet reads from its cursor to now in one window",
+			cursor: horizon.Add(time.Hour), d: known(0), wantStart: horizon.Add(45 * time.Minute), wantEnd: now.Add(-5 * time.Second)},
+		{name: "a busy stream catching up reads a span expected to hold WindowRows rows",
+			cursor: horizon, d: known(500), wantStart: horizon, wantEnd: horizon.Add(2 * time.Hour), behind: true},
+		{name: "a very busy stream's span shrinks with its density but never below a second",
+			cursor: horizon, d: known(100_000_000), wantStart: horizon, wantEnd: horizon.Add(time.Second), behind: true},
+		{name: "a busy stream near now reads up to now",
+			cursor: now.Add(-time.Minute), d: known(500), wantStart: now.Add(-16 * time.Minute), wantEnd: now.Add(-5 * time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPlanner().fresh(dedupe.StreamState{Cursor: tc.cursor}, tc.d, now)
+			if !p.read.Start.Equal(tc.wantStart) || !p.read.End.Equal(tc.wantEnd) || p.behind != tc.behind {
+				t.Errorf("read %v behind %v, want %v behind %v", p.read, p.behind, Window{Start: tc.wantStart, End: tc.wantEnd}, tc.behind)
+			}
+			if p.maxRows != 1500 {
+				t.Errorf("maxRows = %d, want 1.5 × WindowRows", p.maxRows)
+			}
+		})
+	}
+}
+
+func TestAWindowsCountTeachesANarrowerWindow(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	pl := testPlanner()
+	st := dedupe.StreamState{Cursor: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
+	var d density
+	first := pl.fresh(st, d, now)
+	d.learn(36_000, first.read.End.Sub(first.read.Start)) // the first page counted 36,000 rows
+	second := pl.fresh(st, d, now)
+	span := second.read.End.Sub(second.read.Start)
+	if want := first.read.End.Sub(first.read.Start) / 36; (span - want).Abs() > time.Second {
+		t.Errorf("after a count of 36,000 the window spans %v, want about %v (1,000 rows)", span, want)
+	}
+}
+
+func TestTheSweepIsFoldedIntoAFreshReadOnlyWhenItFitsInHalfAPage(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	cursor := now.Add(-time.Minute)
+	tests := []struct {
+		name   string
+		d      density
+		folded bool
+	}{
+		{name: "a stream of 5 rows an hour reads the sweep span at every poll", d: known(5), folded: true},
+		{name: "a stream of 20 rows an hour would fill more than half a page, so it sweeps apart", d: known(20)},
+		{name: "a stream with nothing known sweeps apart", d: density{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPlanner().fresh(dedupe.StreamState{Cursor: cursor}, tc.d, now)
+			gotFolded := p.batch.LastSweep != nil
+			if gotFolded != tc.folded {
+				t.Fatalf("folded = %v, want %v (read %v)", gotFolded, tc.folded, p.read)
+			}
+			wantStart := cursor.Add(-15 * time.Minute)
+			if tc.folded {
+				wantStart = now.Add(-6 * time.Hour)
+			}
+			if !p.read.Start.Equal(wantStart) {
+				t.Errorf("read starts %v, want %v", p.read.Start, wantStart)
+			}
+		})
+	}
+}
+
+func TestASweepRecentlyFoldedIntoAFreshReadIsSkipped(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	pl := testPlanner()
+	st := dedupe.StreamState{Cursor: now.Add(-time.Minute), LastSweep: now.Add(-5 * time.Minute)}
+	if p := pl.sweep(st, now); !p.skip || !p.wait.Equal(st.LastSweep.Add(15*time.Minute)) {
+		t.Errorf("sweep 5 minutes after a folded one: skip %v wait %v, want a skip until %v", p.skip, p.wait, st.LastSweep.Add(15*time.Minute))
+	}
+	st.LastSweep = now.Add(-20 * time.Minute)
+	if p := pl.sweep(st, now); p.skip {
+		t.Error("a sweep 20 minutes after the last was skipped")
+	}
+}
+
+func TestAFreshReadOverAllOfClosedYesterdaySealsIt(t *testing.T) {
+	horizon := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		now    time.Time
+		st     dedupe.StreamState
+		d      density
+		sealed bool
+	}{
+		{name: "a first start after the reconciliation time reads all of yesterday and seals it",
+			now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC), sealed: true},
+		{name: "a first start before the reconciliation time leaves the day to the reconciliation",
+			now: time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)},
+		{name: "a window over part of yesterday does not seal it",
+			now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC), st: dedupe.StreamState{Cursor: horizon}, d: known(500)},
+		{name: "a day already sealed is not sealed again",
+			now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC), st: dedupe.StreamState{SealedDay: "20261202"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPlanner().fresh(tc.st, tc.d, tc.now)
+			if got := !p.seal.Empty(); got != tc.sealed || (got && p.batch.SealedDay != "20261202") {
+				t.Errorf("seal %v (day %q), want sealed %v", p.seal, p.batch.SealedDay, tc.sealed)
+			}
+		})
+	}
+}
