@@ -197,27 +197,38 @@ func (e *Encoder) callData(h HashedCall, update bool) CallCompletedData {
 }
 
 // DecodeCallCompleted decodes a call-completed event's value (the Kafka
-// record value) and its data. It checks the type and the shape the decoder
-// relies on; Validate checks the full schema.
+// record value of a structured record) and its data: CallCompletedOf of the
+// event.
 func DecodeCallCompleted(value []byte) (Event, CallCompletedData, error) {
 	var ev Event
 	if err := json.Unmarshal(value, &ev); err != nil {
 		return Event{}, CallCompletedData{}, fmt.Errorf("decode event: %w", err)
 	}
+	d, err := CallCompletedOf(ev)
+	if err != nil {
+		return Event{}, CallCompletedData{}, err
+	}
+	return ev, d, nil
+}
+
+// CallCompletedOf decodes the data of a call-completed event (from a record
+// in either content mode, DecodeRecord). It checks the type and the shape
+// the decoder relies on; Validate checks the full schema.
+func CallCompletedOf(ev Event) (CallCompletedData, error) {
 	if ev.Type != TypeCallCompleted {
-		return Event{}, CallCompletedData{}, fmt.Errorf("decode event %s: type %q is not %s", ev.ID, ev.Type, TypeCallCompleted)
+		return CallCompletedData{}, fmt.Errorf("decode event %s: type %q is not %s", ev.ID, ev.Type, TypeCallCompleted)
 	}
 	var d CallCompletedData
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
-		return Event{}, CallCompletedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
+		return CallCompletedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
 	}
 	switch {
 	case d.Direction != "inbound" && d.Direction != "outbound":
-		return Event{}, CallCompletedData{}, fmt.Errorf("decode event %s data: direction %q", ev.ID, d.Direction)
+		return CallCompletedData{}, fmt.Errorf("decode event %s data: direction %q", ev.ID, d.Direction)
 	case d.CallID == "" || d.CallEnd.IsZero():
-		return Event{}, CallCompletedData{}, fmt.Errorf("decode event %s data: callId or callEnd missing", ev.ID)
+		return CallCompletedData{}, fmt.Errorf("decode event %s data: callId or callEnd missing", ev.ID)
 	}
-	return ev, d, nil
+	return d, nil
 }
 
 // Call rebuilds the call's identity and content from decoded data. Phone

@@ -213,30 +213,42 @@ func checkDaySealed(id, eventTime string, data json.RawMessage) error {
 }
 
 // DecodeDaySealed decodes a day-sealed record's value (the Kafka record
-// value) of either version, and its data. It checks the type, the stream, and
-// what the data promises (checkSeal: above all, that a record saying complete
-// lists no gap, suspect span or quarantined row); Validate checks the full
-// schema. Of a v1 record only stream, day, published and sealedAt are read.
+// value of a structured record) of either version, and its data: DaySealedOf
+// of the event.
 func DecodeDaySealed(value []byte) (Event, DaySealedData, error) {
 	var ev Event
 	if err := json.Unmarshal(value, &ev); err != nil {
 		return Event{}, DaySealedData{}, fmt.Errorf("decode event: %w", err)
 	}
+	d, err := DaySealedOf(ev)
+	if err != nil {
+		return Event{}, DaySealedData{}, err
+	}
+	return ev, d, nil
+}
+
+// DaySealedOf decodes the data of a day-sealed event of either version
+// (from a record in either content mode, DecodeRecord). It checks the type,
+// the stream, and what the data promises (checkSeal: above all, that a
+// record saying complete lists no gap, suspect span or quarantined row);
+// Validate checks the full schema. Of a v1 record only stream, day,
+// published and sealedAt are read.
+func DaySealedOf(ev Event) (DaySealedData, error) {
 	if ev.Type != TypeDaySealed && ev.Type != TypeDaySealedV1 {
-		return Event{}, DaySealedData{}, fmt.Errorf("decode event %s: type %q is not %s or %s", ev.ID, ev.Type, TypeDaySealed, TypeDaySealedV1)
+		return DaySealedData{}, fmt.Errorf("decode event %s: type %q is not %s or %s", ev.ID, ev.Type, TypeDaySealed, TypeDaySealedV1)
 	}
 	var d DaySealedData
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
-		return Event{}, DaySealedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
+		return DaySealedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
 	}
 	if ev.Type == TypeDaySealedV1 {
 		d = DaySealedData{streamData: d.streamData, Day: d.Day, Published: d.Published, SealedAt: d.SealedAt}
 	}
 	if _, err := ParseStream(d.Stream); err != nil {
-		return Event{}, DaySealedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
+		return DaySealedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
 	}
 	if err := checkSeal(d); err != nil {
-		return Event{}, DaySealedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
+		return DaySealedData{}, fmt.Errorf("decode event %s data: %w", ev.ID, err)
 	}
-	return ev, d, nil
+	return d, nil
 }

@@ -1,10 +1,13 @@
 // Package schemas is callpub's wire contract: the CloudEvents it puts on Kafka,
 // the JSON Schemas that describe them, and the AsyncAPI document of its topics.
 //
-// Every event is a CloudEvents 1.0 event in structured JSON mode
-// (content type application/cloudevents+json): the whole event, attributes and
-// data, is the Kafka record's value, and the record key is the partitionkey
-// extension, the VDN as a decimal string ("25", never "025").
+// Every event is a CloudEvents 1.0 event on Kafka by the CloudEvents Kafka
+// protocol binding (binding.go), in the content mode configured: structured
+// (content type application/cloudevents+json: the whole event, attributes
+// and data, is the record's value, and the routing attributes are repeated
+// as ce_ headers) or binary (the data is the value, every attribute a ce_
+// header). Either way the record key is the partitionkey extension, the VDN
+// as a decimal string ("25", never "025"). DecodeRecord reads both.
 //
 // Types:
 //
@@ -40,6 +43,9 @@
 //   - Event.Size is the length of the record value the publisher writes.
 //   - Times on the wire are RFC 3339 in UTC with exactly three fractional
 //     digits; absent times are null.
+//   - A record's mode is told by its headers alone, as the binding says; a
+//     structured record is read from its value, never from its ce_ headers,
+//     which carry only attributes up to MaxStructuredHeader bytes.
 //   - Every produced event validates against the embedded JSON Schema of its
 //     type (Validate); the golden files in testdata pin the format, and a diff in
 //     them is a wire-format change.
