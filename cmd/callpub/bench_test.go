@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/poller/ccmssim"
 	"github.com/callpub/callpub/publisher/kafkatest"
 	"github.com/callpub/callpub/schemas"
@@ -35,8 +37,10 @@ import (
 
 // BenchmarkBackfill backfills a fixed set of more than 20,000 calls (200 VDNs
 // x 2 directions, 6 hours) from the HTTPS simulator into a fresh 12-partition
-// topic and reports events/s from start to the last commit, CC-CMS requests
-// per event, and requests against the minimum ceil(calls/100). It then writes
+// topic, with the production poll and sweep intervals, and reports events/s
+// from start to the last commit, CC-CMS requests per event, and requests
+// against the minimum: the sum over streams of max(1, ceil(calls of the
+// stream/100)), one request per page a stream's calls fill. It then writes
 // the same records with a bare kafka-go Writer set up like the publisher, in
 // 100-record calls from 4 goroutines, and reports that ceiling and the
 // backfill's share of it.
@@ -47,12 +51,17 @@ func BenchmarkBackfill(b *testing.B) {
 	if len(want) < 20000 {
 		b.Fatalf("the fixture holds %d calls, want at least 20,000", len(want))
 	}
+	minReqs := minRequests(f)
 	var backfill, ceiling, reqs float64
 	for b.Loop() {
 		topic := kafkatest.Topic(b, brokers, 12)
+		vars := f.vars(brokers, topic, b.TempDir(), "1-200")
+		delete(vars, "CALLPUB_POLL_MAX_SPAN")
+		maps.Copy(vars, map[string]string{"CALLPUB_POLL_INTERVAL": "30s", "CALLPUB_POLL_MAX_INTERVAL": "5m",
+			"CALLPUB_SWEEP_INTERVAL": "15m", "CALLPUB_SWEEP_LOOKBACK": "6h"})
 		before := f.sim.Requests()
 		start := time.Now()
-		s := startService(b, f.vars(brokers, topic, b.TempDir(), "1-200"))
+		s := startService(b, vars)
 		s.waitCommitted(b, want, 4*time.Minute)
 		events := s.committed()
 		elapsed := time.Since(start)
@@ -76,9 +85,32 @@ func BenchmarkBackfill(b *testing.B) {
 	b.ReportMetric(calls, "calls")
 	b.ReportMetric(backfill, "events/s")
 	b.ReportMetric(reqs/calls, "requests/event")
-	b.ReportMetric(reqs/math.Ceil(calls/100), "requests_vs_min")
+	b.ReportMetric(reqs, "requests")
+	b.ReportMetric(float64(minReqs), "min_requests")
+	b.ReportMetric(reqs/float64(minReqs), "requests_vs_min")
 	b.ReportMetric(ceiling, "kafka_ceiling_events/s")
 	b.ReportMetric(backfill/ceiling, "backfill_vs_ceiling")
+}
+
+// minRequests is the fewest requests that can read every call of the
+// fixture: per stream, one per page its calls fill, and one for a stream
+// without calls.
+func minRequests(f simFixture) int {
+	now := f.sim.Now()
+	perStream := map[string]int{}
+	for v := 1; v <= 200; v++ {
+		perStream[fmt.Sprint(v, true)], perStream[fmt.Sprint(v, false)] = 0, 0
+	}
+	for _, c := range f.sim.Oracle(poller.Horizon(now, ccms.Reach{Loc: f.sim.Location(), Boundary: ccms.BoundaryTenant}), now) {
+		if !c.VisibleAt.After(now) {
+			perStream[fmt.Sprint(c.VDN, c.Inbound)]++
+		}
+	}
+	n := 0
+	for _, calls := range perStream {
+		n += max(1, (calls+99)/100)
+	}
+	return n
 }
 
 // rawWrite writes msgs with a kafka-go Writer configured like the publisher's
