@@ -6,18 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
 // QueryCalls reads one page. The query is validated first (*ValidationError).
 // Transient failures are retried up to Config.MaxAttempts attempts with
 // jittered exponential backoff honouring Retry-After (capped at
-// Config.RetryMaxDelay); every attempt waits on Deps.Limiter, is re-signed
-// with a fresh timestamp and is reported to Deps.Observe. Other failures are
-// returned at once; use ClassOf to branch on them.
+// Config.RetryMaxDelay): a 429 or a 5xx delays only this page, never other
+// requests. Every attempt, retries included, waits on Deps.Limiter, so
+// retries take their turn in the shared request budget rather than adding
+// load to it; is re-signed with a fresh timestamp; and is reported to
+// Deps.Observe. Other failures are returned at once; use ClassOf to branch on
+// them.
 func (c *Client) QueryCalls(ctx context.Context, q Query) (Page, error) {
 	p, _, err := c.queryCalls(ctx, q)
 	return p, err
@@ -106,8 +111,8 @@ func (c *Client) attempt(ctx context.Context, body []byte) (Page, Outcome, error
 }
 
 // statusError describes a response other than HTTP 200. Its Retry-After is
-// capped at Config.RetryMaxDelay: it pauses the shared budget, so one
-// gateway's "come back tomorrow" must not stop every stream for a day.
+// capped at Config.RetryMaxDelay: the page's retry waits for it, and one
+// gateway's "come back tomorrow" must not stop a stream for a day.
 func (c *Client) statusError(resp *http.Response, raw []byte, signedAt time.Time) *StatusError {
 	err := &StatusError{
 		Code:       resp.StatusCode,
@@ -117,14 +122,41 @@ func (c *Client) statusError(resp *http.Response, raw []byte, signedAt time.Time
 		Date:       resp.Header.Get("Date"),
 	}
 	if err.RetryAfter > c.maxDelay {
-		c.log.Warn("ccms: capped the server's Retry-After at the longest retry delay (RetryMaxDelay), so one answer cannot pause every stream",
-			"host", c.host, "status", resp.StatusCode, "retry_after", err.RetryAfter.String(), "cap", c.maxDelay.String())
+		c.capped.note(c.log, c.host, resp.StatusCode, err.RetryAfter, c.maxDelay)
 		err.RetryAfter = c.maxDelay
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		err.SignedAt, err.Signing = signedAt, c.sign.describe()
 	}
 	return err
+}
+
+// capNotice says that the client capped a server's Retry-After: at the
+// first cap, then at most once per capNoticeEvery, with the number of
+// answers capped since it last said so. An upstream that answers every
+// request "Retry-After: 86400" thus costs one log line a minute, not one per
+// request.
+type capNotice struct {
+	mu     sync.Mutex
+	said   time.Time // when it last said so
+	capped int       // answers capped since
+}
+
+const capNoticeEvery = time.Minute
+
+func (n *capNotice) note(log *slog.Logger, host string, status int, asked, limit time.Duration) {
+	n.mu.Lock()
+	n.capped++
+	now := time.Now()
+	if !n.said.IsZero() && now.Sub(n.said) < capNoticeEvery {
+		n.mu.Unlock()
+		return
+	}
+	capped := n.capped
+	n.said, n.capped = now, 0
+	n.mu.Unlock()
+	log.Warn("ccms: capped the server's Retry-After at the longest retry delay (RetryMaxDelay); the request that got it retries after the cap, other requests never wait for it",
+		"host", host, "status", status, "retry_after", asked.String(), "cap", limit.String(), "capped", capped)
 }
 
 // newRequest builds one signed request around body. The signed host is the

@@ -81,9 +81,9 @@ type Config struct {
 	// 0 means 500ms.
 	RetryBaseDelay time.Duration `env:"RETRY_BASE_DELAY, default=500ms"`
 	// RetryMaxDelay caps any wait between attempts, Retry-After included,
-	// and the Retry-After the client reports (StatusError, Outcome, so the
-	// shared Budget's pause): a larger one is capped, with a warning. 0 means
-	// 30s.
+	// and the Retry-After the client reports (StatusError, Outcome, and so
+	// the poller's backoff of a stream): a larger one is capped, with a
+	// warning at most once a minute. 0 means 30s.
 	RetryMaxDelay time.Duration `env:"RETRY_MAX_DELAY, default=30s"`
 	// MaxBodyBytes limits a response body. 0 means 4 MiB (a full page of 100
 	// rows is about 40 KiB).
@@ -92,7 +92,7 @@ type Config struct {
 	// Rate is the shared request budget in requests/s (NewBudget's rate).
 	// 0 means 10.
 	Rate float64 `env:"RATE, default=10"`
-// MaxInFlight caps the requests in flight, 1..256: the service runs this
+	// MaxInFlight caps the requests in flight, 1..256: the service runs this
 	// many workers, and it is the budget's burst. 0 means 4.
 	MaxInFlight int `env:"MAX_IN_FLIGHT, default=4"`
 	// PageSize is the rows ReadWindow asks for per page (limit), 1..100.
@@ -170,6 +170,7 @@ type Client struct {
 	limiter     Limiter
 	observe     func(Outcome)
 	now         func() time.Time
+	capped      *capNotice // says when a Retry-After was capped
 }
 
 var defaultSignHeaders = []string{"content-length", "content-type", "host"}
@@ -225,6 +226,7 @@ func newClient(cfg Config, deps Deps) *Client {
 		maxBody:     cmp.Or(cfg.MaxBodyBytes, 4<<20),
 		clockOffset: cfg.ClockOffset,
 		maxInFlight: cmp.Or(cfg.MaxInFlight, 4),
+		capped:      &capNotice{},
 		pageSize:    cmp.Or(cfg.PageSize, 100),
 		maxPages:    cmp.Or(cfg.MaxPages, 20),
 		minSpan:     cmp.Or(cfg.MinSpan, time.Second),

@@ -12,8 +12,10 @@
 // Config holds every CC-CMS setting (CALLPUB_CCMS_*), the read settings
 // (page size, max pages, min span) and the request budget's rate and
 // requests in flight included; NewClient checks them all, once. Budget is the
-// one request budget all streams share (AIMD on push-back, Retry-After
-// pauses every request). Backoff is the one backoff rule, used by the
+// one request budget all streams share: a token bucket whose rate is halved
+// only when most recent answers push back (congestion), never for a random
+// 429 or 5xx (a fault), and doubled back within seconds once they stop; no
+// answer pauses every request. Backoff is the one backoff rule, used by the
 // client's retries and by the poller's rescheduling of failed streams.
 //
 // Invariants:
@@ -28,9 +30,9 @@
 //     maps an error to its retry class. QueryCalls retries only the transient
 //     classes, a few times, with Backoff (jittered, exponential, honouring
 //     Retry-After); auth, blocked, misconfigured and permanent failures are
-//     returned at once. A Retry-After is capped at Config.RetryMaxDelay
-//     before it is reported (StatusError, Outcome), since the shared Budget
-//     pauses every stream for it.
+//     returned at once. A Retry-After delays only the page that got it, and
+//     is capped at Config.RetryMaxDelay before it is waited or reported
+//     (StatusError, Outcome), so one answer cannot stop a stream for a day.
 //   - Deps.Limiter.Wait runs before every HTTP attempt and Deps.Observe after
 //     it, so a shared request budget sees every request, retries included.
 //   - No error, log line or excerpt contains the SK, a signature or the

@@ -14,7 +14,7 @@ import (
 // (timeout, 5xx, 429, resultcode), slow delays whatever follows, and
 // malformed and truncate rewrite a success body.
 type Faults struct {
-	ServerError float64 // HTTP 500/502/503/504
+	ServerError float64 // HTTP 500/502/503/504 (ServerStatus)
 	RateLimit   float64 // HTTP 429 with Retry-After
 	Slow        float64 // answer after SlowDelay
 	Timeout     float64 // hold the request until its ctx ends (or TimeoutDelay, then 504)
@@ -25,6 +25,9 @@ type Faults struct {
 	RetryAfter   time.Duration // Retry-After of a 429, whole seconds; default 1s
 	SlowDelay    time.Duration // default 2s
 	TimeoutDelay time.Duration // default 60s
+	// ServerStatus is the status of a ServerError: 500..599, or 0 for one of
+	// 500, 502, 503 and 504 drawn per request.
+	ServerStatus int
 
 	NumbersAsStrings bool // every number in a success body as a numeric string
 	IgnoreOffset     bool // pages always start at row 0
@@ -75,6 +78,9 @@ func (f Faults) validate() error {
 	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.TimeoutDelay < 0 || f.CountDrift < 0 || f.PageCap < 0 {
 		return fmt.Errorf("ccmssim: negative fault setting")
 	}
+	if f.ServerStatus != 0 && (f.ServerStatus < 500 || f.ServerStatus > 599) {
+		return fmt.Errorf("ccmssim: fault server status %d outside 500..599", f.ServerStatus)
+	}
 	return checkPoison(f)
 }
 
@@ -101,8 +107,8 @@ func (f Faults) withDefaults() Faults {
 // Probability kinds take a value in 0..1; strings, ignore-offset and
 // count-per-page are switches (optionally =true/false); count-drift and
 // page-cap take a non-negative integer; retry-after, slow-delay and
-// timeout-delay take durations; poison takes a share in 0..1 and poison-kind
-// one of PoisonKinds.
+// timeout-delay take durations; 5xx-status takes a status in 500..599;
+// poison takes a share in 0..1 and poison-kind one of PoisonKinds.
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	for item := range strings.SplitSeq(spec, ",") {
@@ -119,7 +125,7 @@ func ParseFaults(spec string) (Faults, error) {
 			return Faults{}, fmt.Errorf("fault %s: %w", name, err)
 		}
 	}
-	if err := checkPoison(f); err != nil {
+	if err := f.validate(); err != nil {
 		return Faults{}, err
 	}
 	return f, nil
@@ -144,6 +150,7 @@ func (f *Faults) setters() map[string]setter {
 		"retry-after":                 setDuration(&f.RetryAfter),
 		"slow-delay":                  setDuration(&f.SlowDelay),
 		"timeout-delay":               setDuration(&f.TimeoutDelay),
+		"5xx-status":                  setCount(&f.ServerStatus),
 		"poison":                      setProbability(&f.Poison),
 		"poison-kind":                 func(value string, _ bool) error { f.PoisonKind = PoisonKind(value); return nil },
 		"count-per-page":              setFlag(&f.CountPerPage),
@@ -274,7 +281,10 @@ func (s *Sim) planFaults() plan {
 			}
 		}
 	}
-	p.status = []int{500, 502, 503, 504}[s.rng.IntN(4)]
+	p.status = []int{500, 502, 503, 504}[s.rng.IntN(4)] // drawn always, so one setting does not shift the others' draws
+	if f.ServerStatus != 0 {
+		p.status = f.ServerStatus
+	}
 	p.cutEarly = s.rng.IntN(2) == 0
 	return p
 }

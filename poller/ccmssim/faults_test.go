@@ -182,6 +182,12 @@ func TestProbabilisticFaultsFollowSetFaults(t *testing.T) {
 	if w := serve(t, s, req); w.Code < 500 {
 		t.Errorf("ServerError 1: status %d, want 5xx", w.Code)
 	}
+	s.SetFaults(Faults{ServerError: 1, ServerStatus: 502})
+	for range 10 {
+		if w := serve(t, s, req); w.Code != http.StatusBadGateway {
+			t.Errorf("ServerError 1, ServerStatus 502: status %d, want 502 every time", w.Code)
+		}
+	}
 	s.SetFaults(Faults{RateLimit: 1})
 	if w := serve(t, s, req); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
 		t.Errorf("RateLimit 1: status %d, Retry-After %q; want 429 and the default 1", w.Code, w.Header().Get("Retry-After"))
@@ -231,19 +237,20 @@ func TestFaultsAreSafeToChangeWhileServing(t *testing.T) {
 
 func TestParseFaultsReadsTheFlagSyntax(t *testing.T) {
 	got, err := ParseFaults("5xx=0.05,429=0.02,slow=0.01,truncate=0.01,malformed=0.01,resultcode=0.01,strings,ignore-offset,count-drift=2,timeout=0.001,retry-after=3s,slow-delay=5s,timeout-delay=1m," +
-		"poison=0.02,poison-kind=negative-time,count-per-page,page-cap=50")
+		"poison=0.02,poison-kind=negative-time,count-per-page,page-cap=50,5xx-status=502")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Faults{ServerError: 0.05, RateLimit: 0.02, Slow: 0.01, Truncate: 0.01, Malformed: 0.01, ResultError: 0.01,
 		NumbersAsStrings: true, IgnoreOffset: true, CountDrift: 2, Timeout: 0.001,
 		RetryAfter: 3 * time.Second, SlowDelay: 5 * time.Second, TimeoutDelay: time.Minute,
-		Poison: 0.02, PoisonKind: PoisonNegativeTime, CountPerPage: true, PageCap: 50}
+		Poison: 0.02, PoisonKind: PoisonNegativeTime, CountPerPage: true, PageCap: 50, ServerStatus: 502}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseFaults (-want +got):\n%s", diff)
 	}
 	for _, bad := range []string{"5xx", "5xx=2", "429=x", "count-drift=-1", "strings=maybe", "gremlins=1", "slow-delay=soon",
-		"poison=2", "poison", "poison-kind=gremlin", "page-cap=-1", "page-cap", "count-per-page=perhaps"} {
+		"poison=2", "poison", "poison-kind=gremlin", "page-cap=-1", "page-cap", "count-per-page=perhaps",
+		"5xx-status=429", "5xx-status=600", "5xx-status"} {
 		t.Run("the spec "+bad+" is refused", func(t *testing.T) {
 			if _, err := ParseFaults(bad); err == nil {
 				t.Errorf("ParseFaults(%q) accepted it", bad)
