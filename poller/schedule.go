@@ -59,8 +59,9 @@ type turn struct {
 // A failing stream whose peers succeed is probed on its own, one turn every
 // second or two at most: its failure may be a partial outage (its
 // partition's leader) as well as its own. The shared budget still paces
-// every request, probes and woken turns alike, and holds them all during a
-// server's Retry-After.
+// every request, probes and woken turns alike, and slows them all only when
+// most recent answers push back (ccms.Budget); a server's Retry-After delays
+// the page that got it, whose retries wait for it inside the step.
 const (
 	probeEvery = time.Second
 	wakeSpread = 2 * time.Second
