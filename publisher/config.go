@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/callpub/callpub/schemas"
 )
 
 // Config is the Kafka side. Env names are relative to CALLPUB_KAFKA_.
@@ -54,6 +56,12 @@ type Config struct {
 	// TLSServerName overrides the name verified in broker certificates
 	// (default: each broker's host).
 	TLSServerName string `env:"TLS_SERVER_NAME"`
+	// EventMode is the CloudEvents content mode of every record (calls,
+	// control and dead-letter records): structured or binary (schemas.Mode).
+	// It has no CALLPUB_KAFKA_ variable: cmd/callpub reads it from
+	// CALLPUB_EVENT_MODE, which names the wire format rather than a Kafka
+	// client setting. "" means structured, as for a Config built in code.
+	EventMode schemas.Mode
 	// BatchTimeout is how long a partition's batch waits for more messages.
 	// kafka-go's zero value means 1 s, paid by every synchronous write.
 	BatchTimeout time.Duration `env:"BATCH_TIMEOUT, default=5ms"`
@@ -101,6 +109,11 @@ func (c Config) validate() error {
 	if c.WriteTimeout <= 0 {
 		p.add("WriteTimeout", "%v: must be above 0", c.WriteTimeout)
 	}
+	if c.EventMode != "" {
+		if _, err := schemas.ParseMode(string(c.EventMode)); err != nil {
+			p.add("EventMode", "%v", err)
+		}
+	}
 	if c.MaxMessageBytes != 0 && c.MaxMessageBytes < minMessageBytes {
 		p.add("MaxMessageBytes", "%d: must be at least %d (Kafka's default is %d)",
 			c.MaxMessageBytes, minMessageBytes, defaultMessageBytes)
@@ -112,9 +125,18 @@ const (
 	// defaultMessageBytes is MaxMessageBytes when zero: the tag's default,
 	// Kafka's default max.message.bytes rounded down.
 	defaultMessageBytes = 1_000_000
-	// minMessageBytes leaves room for an event beside a record's framing.
-	minMessageBytes = 1024
+	// minMessageBytes leaves room for an event beside a record's framing
+	// and, in structured mode, its ce_ headers (schemas.StructuredHeaderRoom).
+	minMessageBytes = 4096
 )
+
+// mode is EventMode, structured when "".
+func (c Config) mode() schemas.Mode {
+	if c.EventMode == "" {
+		return schemas.Structured
+	}
+	return c.EventMode
+}
 
 // messageBytes is MaxMessageBytes, or its default when zero.
 func (c Config) messageBytes() int {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callpub/callpub/schemas"
 )
 
 // validConfig is what the env tags' defaults give, plus brokers.
@@ -74,10 +76,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"a zero batch timeout", func(c *Config) { c.BatchTimeout = 0 },
 			"BatchTimeout", "0s: must be above 0 (a few ms; kafka-go's zero means 1s)"},
 		{"a zero write timeout", func(c *Config) { c.WriteTimeout = 0 }, "WriteTimeout", "0s: must be above 0"},
-		{"a message limit below 1 KiB", func(c *Config) { c.MaxMessageBytes = 1023 },
-			"MaxMessageBytes", "1023: must be at least 1024 (Kafka's default is 1000000)"},
+		{"a message limit below 4 KiB", func(c *Config) { c.MaxMessageBytes = 4095 },
+			"MaxMessageBytes", "4095: must be at least 4096 (Kafka's default is 1000000)"},
 		{"a negative message limit", func(c *Config) { c.MaxMessageBytes = -1 },
-			"MaxMessageBytes", "-1: must be at least 1024 (Kafka's default is 1000000)"},
+			"MaxMessageBytes", "-1: must be at least 4096 (Kafka's default is 1000000)"},
+		{"an unknown event mode", func(c *Config) { c.EventMode = "json" },
+			"EventMode", `"json" is not structured or binary`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,7 +150,9 @@ func TestNewAcceptsEverySupportedSetting(t *testing.T) {
 		}},
 		{"a dead-letter topic", func(c *Config) { c.DLQTopic = "cc.calls.dlq" }},
 		{"control and dead-letter topics", func(c *Config) { c.ControlTopic, c.DLQTopic = "cc.calls.control", "cc.calls.dlq" }},
-		{"the smallest message limit", func(c *Config) { c.MaxMessageBytes = 1024 }},
+		{"the smallest message limit", func(c *Config) { c.MaxMessageBytes = 4096 }},
+		{"binary mode", func(c *Config) { c.EventMode = schemas.Binary }},
+		{"structured mode spelled out", func(c *Config) { c.EventMode = schemas.Structured }},
 		{"no message limit set in code: the default", func(c *Config) { c.MaxMessageBytes = 0 }},
 	}
 	for _, tt := range tests {

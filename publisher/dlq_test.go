@@ -153,24 +153,62 @@ func TestPublishDLQToAMissingTopicFails(t *testing.T) {
 	}
 }
 
-func TestMaxMessageBytesLeavesRoomForTheRecordsFraming(t *testing.T) {
-	for _, tt := range []struct{ configured, want int }{
-		{0, 1_000_000 - recordFraming},
-		{1_000_000, 1_000_000 - recordFraming},
-		{1024, 1024 - recordFraming},
-		{8 << 20, 8<<20 - recordFraming},
+func TestMaxMessageBytesLeavesRoomForTheRecordsFramingAndHeaders(t *testing.T) {
+	const room = schemas.StructuredHeaderRoom
+	for _, tt := range []struct {
+		configured int
+		mode       schemas.Mode
+		want       int
+	}{
+		{0, "", 1_000_000 - recordFraming - room},
+		{1_000_000, schemas.Structured, 1_000_000 - recordFraming - room},
+		{4096, schemas.Structured, 4096 - recordFraming - room},
+		{8 << 20, schemas.Structured, 8<<20 - recordFraming - room},
+		{1_000_000, schemas.Binary, 1_000_000 - recordFraming},
+		{4096, schemas.Binary, 4096 - recordFraming},
 	} {
 		cfg := validConfig()
-		cfg.MaxMessageBytes = tt.configured
+		cfg.MaxMessageBytes, cfg.EventMode = tt.configured, tt.mode
 		p, err := New(cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := p.MaxMessageBytes(); got != tt.want {
-			t.Errorf("MaxMessageBytes %d: MaxMessageBytes() = %d, want %d", tt.configured, got, tt.want)
+			t.Errorf("MaxMessageBytes %d, mode %q: MaxMessageBytes() = %d, want %d", tt.configured, tt.mode, got, tt.want)
 		}
 		if got, want := p.w.BatchBytes, int64(cfg.messageBytes()-batchOverhead); got != want {
 			t.Errorf("MaxMessageBytes %d: writer BatchBytes = %d, want %d", tt.configured, got, want)
+		}
+		p.Close()
+	}
+}
+
+// An event of MaxMessageBytes() whose subject and source are as long as
+// structured headers carry still makes a record the batch takes, in both
+// modes: the headers' room is enough.
+func TestTheLargestEventWithTheLongestHeadersFitsItsRecord(t *testing.T) {
+	for _, mode := range []schemas.Mode{schemas.Structured, schemas.Binary} {
+		cfg := validConfig()
+		cfg.MaxMessageBytes, cfg.EventMode = 4096, mode
+		p, err := New(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := quarantineEvent(25, "")
+		base.Subject = strings.Repeat("s", schemas.MaxStructuredHeader)
+		base.Source = "/" + strings.Repeat("c", schemas.MaxStructuredHeader-len("//1/vdn/25")) + "/1/vdn/25"
+		base.Data = json.RawMessage(`{"x":""}`)
+		n, _ := base.Size()
+		ev := base
+		ev.Data = json.RawMessage(`{"x":"` + strings.Repeat("x", p.MaxMessageBytes()-n) + `"}`)
+		if size, _ := ev.Size(); size != p.MaxMessageBytes() {
+			t.Fatalf("built an event of %d bytes, want %d", size, p.MaxMessageBytes())
+		}
+		m, err := message("t", ev, mode, p.MaxMessageBytes(), p.maxRecordBytes())
+		if err != nil {
+			t.Errorf("%s: an event of MaxMessageBytes() with the longest headers: %v", mode, err)
+		} else if len(m.Headers) < 7 {
+			t.Errorf("%s: %d headers, want the content type and six or more ce_ headers", mode, len(m.Headers))
 		}
 		p.Close()
 	}
@@ -193,10 +231,11 @@ func sizedEvent(t *testing.T, vdn, size int) schemas.Event {
 	return ev
 }
 
-// The record value Publish writes is exactly Event.Size bytes.
-func TestSizeIsTheRecordValueLength(t *testing.T) {
+// The record value Publish writes in structured mode is exactly Event.Size
+// bytes.
+func TestSizeIsTheStructuredRecordValueLength(t *testing.T) {
 	for _, ev := range []schemas.Event{callEvent(t, 25, 1), quarantineEvent(25, `{"callerNo":"1"}`)} {
-		m, err := message("t", ev, 1<<20)
+		m, err := message("t", ev, schemas.Structured, 1<<20, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,13 +245,13 @@ func TestSizeIsTheRecordValueLength(t *testing.T) {
 	}
 }
 
-// A topic limited to 1024 bytes takes an event of exactly MaxMessageBytes()
+// A topic limited to 4096 bytes takes an event of exactly MaxMessageBytes()
 // uncompressed; one byte more is refused before anything is sent, and the
 // events around it in the batch are not written either.
 func TestAnEventThatFitsIsAcceptedAndOneByteMoreIsRefusedBeforeSending(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	topic := limitedTopic(t, brokers, 1024)
-	cfg := Config{Brokers: brokers, Topic: topic, Compression: "none", MaxMessageBytes: 1024,
+	topic := limitedTopic(t, brokers, 4096)
+	cfg := Config{Brokers: brokers, Topic: topic, Compression: "none", MaxMessageBytes: 4096,
 		BatchTimeout: 2 * time.Millisecond, WriteTimeout: 10 * time.Second}
 	p, err := New(cfg, nil, nil)
 	if err != nil {
@@ -242,8 +281,8 @@ func TestAnEventThatFitsIsAcceptedAndOneByteMoreIsRefusedBeforeSending(t *testin
 		t.Fatal(err)
 	}
 	defer unchecked.Close()
-	if err := unchecked.Publish(t.Context(), sizedEvent(t, 25, 1024)); err == nil {
-		t.Error("the broker took a 1024-byte value into a topic limited to 1024 bytes: the test checks nothing")
+	if err := unchecked.Publish(t.Context(), sizedEvent(t, 25, 4096)); err == nil {
+		t.Error("the broker took a 4096-byte value into a topic limited to 4096 bytes: the test checks nothing")
 	}
 }
 

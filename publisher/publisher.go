@@ -1,8 +1,9 @@
 // Package publisher writes callpub's events to Kafka with segmentio/kafka-go.
 //
-// Its job: turn schemas.Event values into Kafka records (structured-mode
-// CloudEvents keyed by VDN) and return only when Kafka has acknowledged every
-// one of them, or say which were not.
+// Its job: turn schemas.Event values into Kafka records (CloudEvents by the
+// Kafka protocol binding, structured or binary as Config.EventMode says,
+// keyed by VDN) and return only when Kafka has acknowledged every one of
+// them, or say which were not. Decode reads such records back.
 //
 // Invariants:
 //
@@ -73,12 +74,12 @@ const (
 	// batchOverhead is the header of a Kafka record batch (v2): the broker
 	// checks max.message.bytes against the whole batch, header included.
 	batchOverhead = 61
-	// recordFraming is what a batch of one event adds to the event's value:
-	// the batch header (61 bytes), the record's own framing (at most 28
-	// bytes of varints and attributes), the key (at most 4) and the
-	// content-type header (42): 135, rounded up to leave room for a
-	// compression frame. Compressed values
-	// are smaller in practice: JSON shrinks several times.
+	// recordFraming is what a batch of one event adds to the event's value
+	// besides its ce_ headers: the batch header (61 bytes), the record's own
+	// framing (recordFixed, 32), the key (at most 4) and the content-type
+	// header (at most 45): 142, rounded up to leave room for a compression
+	// frame. Compressed values are smaller in practice: JSON shrinks
+	// several times.
 	recordFraming = 256
 	// metadataTTL is how long topic metadata is cached (kafka-go default 6 s).
 	metadataTTL = 6 * time.Second
@@ -213,10 +214,23 @@ func (p *Publisher) PublishDLQ(ctx context.Context, events ...schemas.Event) err
 
 // MaxMessageBytes is the largest event, in schemas.Event.Size bytes, that
 // Publish, PublishControl and PublishDLQ accept: the configured
-// MaxMessageBytes less the room the record's key, header and batch framing
-// take. Check events against it before publishing: a larger one fails its
-// whole batch, before anything is sent.
-func (p *Publisher) MaxMessageBytes() int { return p.cfg.messageBytes() - recordFraming }
+// MaxMessageBytes less the room the record's key, headers and batch framing
+// take. In structured mode that includes schemas.StructuredHeaderRoom for
+// the ce_ headers; a binary record is no larger than the event's Size, as
+// its headers take no more than the attributes do in JSON. Check events
+// against it before publishing: a larger one fails its whole batch, before
+// anything is sent.
+func (p *Publisher) MaxMessageBytes() int {
+	n := p.cfg.messageBytes() - recordFraming
+	if p.cfg.mode() == schemas.Structured {
+		n -= schemas.StructuredHeaderRoom
+	}
+	return n
+}
+
+// maxRecordBytes is the most one record may take in a batch that the
+// topic's max.message.bytes still accepts.
+func (p *Publisher) maxRecordBytes() int { return p.cfg.messageBytes() - batchOverhead }
 
 func (p *Publisher) publish(ctx context.Context, topic string, events []schemas.Event) error {
 	if len(events) == 0 {
@@ -231,7 +245,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, events []schemas.
 	}
 	msgs := make([]kafka.Message, len(events))
 	for i, e := range events {
-		m, err := message(topic, e, p.MaxMessageBytes())
+		m, err := message(topic, e, p.cfg.mode(), p.MaxMessageBytes(), p.maxRecordBytes())
 		if err != nil {
 			return fail(err, ids(events), false) // nothing was sent
 		}

@@ -91,7 +91,15 @@ func TestPublishedEventIsReadableWithVDNKey(t *testing.T) {
 	if m.Partition != javaPartition("25", 3) {
 		t.Errorf("partition = %d, Java's murmur2 says %d", m.Partition, javaPartition("25", 3))
 	}
-	wantHeaders := []kafka.Header{{Key: "content-type", Value: []byte("application/cloudevents+json")}}
+	wantHeaders := []kafka.Header{
+		{Key: "content-type", Value: []byte("application/cloudevents+json")},
+		{Key: "ce_specversion", Value: []byte("1.0")},
+		{Key: "ce_id", Value: []byte(want.ID)},
+		{Key: "ce_source", Value: []byte("/ccms/1/vdn/25")},
+		{Key: "ce_type", Value: []byte(schemas.TypeCallCompleted)},
+		{Key: "ce_subject", Value: []byte(want.Subject)},
+		{Key: "ce_time", Value: []byte(schemas.FormatTime(want.Time))},
+	}
 	if diff := cmp.Diff(wantHeaders, m.Headers); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
