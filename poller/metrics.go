@@ -69,7 +69,7 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
 		m.pages, m.splits, m.sealed, m.futureRows, m.quarantined, m.suspect,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate (cut on 429/5xx, recovered slowly).",
+			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate: halved while most recent answers push back (callpub_ccms_pushback_ratio > 0.5), doubled back once a quarter or fewer do.",
 		}, b.Rate),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_streams", Help: "Streams owned by this replica.",
