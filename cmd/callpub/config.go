@@ -16,6 +16,7 @@ import (
 	"github.com/callpub/callpub/poller"
 	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/publisher"
+	"github.com/callpub/callpub/schemas"
 )
 
 // config is every setting `callpub run` reads: CALLPUB_ plus the names in the tags.
@@ -32,6 +33,9 @@ type config struct {
 	Shard       string        `env:"SHARD"`
 	Shards      int           `env:"SHARDS"`
 	PodName     string        `env:"POD_NAME"`
+	// EventMode is the CloudEvents content mode of every record; loadConfig
+	// hands it to Kafka (publisher.Config.EventMode, which has no variable).
+	EventMode schemas.Mode `env:"EVENT_MODE, default=structured"`
 
 	Poll  poller.Config    // CALLPUB_CC_ID, _VDNS, _POLL_INTERVAL, ...
 	CCMS  ccms.Config      `env:", prefix=CCMS_"`  // CALLPUB_CCMS_URL, _AK, _SK, ...
@@ -93,6 +97,7 @@ func loadConfig(ctx context.Context, env envconfig.Lookuper) (config, error) {
 	if err := errors.Join(files.err, err); err != nil {
 		return config{}, configError(err)
 	}
+	cfg.Kafka.EventMode = cfg.EventMode
 	if err := cfg.validate(); err != nil {
 		return config{}, configError(err)
 	}
@@ -140,6 +145,9 @@ func configField(err error) (path []string, reason error, ok bool) {
 	case *ccms.ConfigError:
 		return []string{"CCMS", e.Field}, e.Err, true
 	case *publisher.ConfigError:
+		if e.Field == "EventMode" { // read from CALLPUB_EVENT_MODE, outside the KAFKA_ prefix
+			return []string{"EventMode"}, e.Err, true
+		}
 		return []string{"Kafka", e.Field}, e.Err, true
 	}
 	return nil, nil, false

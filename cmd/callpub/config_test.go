@@ -51,6 +51,7 @@ func TestConfigErrorsAreOneLineNamingTheVariable(t *testing.T) {
 		{"a timestamp format that does not exist", map[string]string{"CALLPUB_CCMS_SIGN_TIMESTAMP": "nanos"}, `config: CALLPUB_CCMS_SIGN_TIMESTAMP: must be seconds or millis, got "nanos"`},
 		{"a CA file that is not there", map[string]string{"CALLPUB_CCMS_CA_FILE": "/nonexistent/ca.pem"}, "config: CALLPUB_CCMS_CA_FILE: open /nonexistent/ca.pem: no such file or directory"},
 		{"a CC-CMS URL without https", map[string]string{"CALLPUB_CCMS_URL": "ftp://cms"}, `config: CALLPUB_CCMS_URL: scheme must be https (the API is HTTPS only), got "ftp"`},
+		{"an unknown event mode", map[string]string{"CALLPUB_EVENT_MODE": "json"}, `config: CALLPUB_EVENT_MODE: "json" is not structured or binary`},
 		{"a sweep shorter than the lookback", map[string]string{"CALLPUB_SWEEP_LOOKBACK": "1m"}, "config: CALLPUB_SWEEP_LOOKBACK: 1m0s must be between CALLPUB_LOOKBACK (15m0s) and 48h"},
 	}
 	for _, c := range cases {
@@ -360,6 +361,7 @@ func TestEveryConfigFieldHasAVariable(t *testing.T) {
 	}{
 		{&poller.ConfigError{Field: "PollInterval", Err: reason}, "CALLPUB_POLL_INTERVAL: bad"},
 		{&publisher.ConfigError{Field: "Brokers", Err: reason}, "CALLPUB_KAFKA_BROKERS: bad"},
+		{&publisher.ConfigError{Field: "EventMode", Err: reason}, "CALLPUB_EVENT_MODE: bad"},
 		{&ccms.ConfigError{Field: "SignTimestamp", Err: reason}, "CALLPUB_CCMS_SIGN_TIMESTAMP: bad"},
 	} {
 		if got := withVarNames(tt.err).Error(); got != tt.want {

@@ -26,8 +26,10 @@ var ccmsHelp = map[string]string{
 	"CCMS_MAX_BODY_BYTES":              "largest response body accepted",
 }
 
-// kafkaHelp describes the CALLPUB_KAFKA_* variables of publisher.Config.
+// kafkaHelp describes the CALLPUB_KAFKA_* variables of publisher.Config,
+// and CALLPUB_EVENT_MODE, which config hands to it.
 var kafkaHelp = map[string]string{
+	"EVENT_MODE":              "CloudEvents Kafka binding mode of every record: structured (the event as the value, ce_ headers repeat id, source, type, subject, time, specversion) or binary (the data as the value, every attribute a ce_ header)",
 	"KAFKA_BROKERS":           "bootstrap brokers, host:port,host:port (required for run and check)",
 	"KAFKA_TOPIC":             "topic of call-completed events (must exist; never auto-created)",
 	"KAFKA_CONTROL_TOPIC":     "optional topic of gap, day-sealed and heartbeat records",
