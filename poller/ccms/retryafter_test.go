@@ -216,6 +216,57 @@ func TestRetriesTakeTheirTurnInTheSharedBudget(t *testing.T) {
 	})
 }
 
+// An upstream that refuses every request with 429 and Retry-After: 1 is
+// backed off politely: the shared rate falls to its floor, so the whole
+// client, retries included, sends no faster than that, and each retry waits
+// its Retry-After.
+func TestAnOverloadedUpstreamIsBackedOffToTheFloor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var sent []time.Time
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			sent = append(sent, time.Now())
+			mu.Unlock()
+			return respond(r, 429, map[string]string{"Retry-After": "1"}, nil), nil
+		})
+		b := NewBudget(64, 8)
+		c := transportClient(t, rt, 3, b, b.Observe, io.Discard)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 8 { // eight workers, each reading page after page for a minute
+			wg.Go(func() {
+				for time.Since(start) < time.Minute {
+					p0 := time.Now()
+					_, err := c.QueryCalls(t.Context(), testQuery)
+					if RetryAfter(err) != time.Second {
+						t.Errorf("got %v, want a 429 with Retry-After 1s", err)
+						return
+					}
+					if took := time.Since(p0); took < 2*time.Second {
+						t.Errorf("three attempts took %v: the retries did not wait their Retry-After", took)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if got := b.Rate(); got != 1 {
+			t.Errorf("after a minute of 429s the rate is %v, want the floor 1 (64/64)", got)
+		}
+		late := 0
+		for _, at := range sent {
+			if at.Sub(start) >= 30*time.Second && at.Sub(start) < time.Minute {
+				late++
+			}
+		}
+		if late > 31 {
+			t.Errorf("%d attempts in the last 30s of the minute, want at most 31 (the floor of 1/s)", late)
+		}
+		t.Logf("%d attempts in a minute of 429s, %d of them in its second half", len(sent), late)
+	})
+}
+
 // checkCapWarning wants one warn line naming the host when the cap applied,
 // none otherwise, and never a signature or the SK.
 func checkCapWarning(t *testing.T, logs, host string, want bool) {
