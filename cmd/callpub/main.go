@@ -5,6 +5,7 @@
 //	callpub check               validate config, send one signed query per direction, check the topic
 //	callpub state show|reset|prune|check|compact   operate on the store while the service is down
 //	callpub tail                print the topic's events readably
+//	callpub verify              prove days complete from the topics: seals against the events
 //
 // Configuration comes from CALLPUB_* environment variables; `callpub --help`
 // lists them all.
@@ -61,7 +62,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(forma
 func dispatch(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usagef("no command given: want run, demo, check, state or tail")
+		return usagef("no command given: want run, demo, check, state, tail or verify")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "version", "--version", "-version":
@@ -89,9 +90,11 @@ func dispatch(ctx context.Context, args []string, env envconfig.Lookuper, stdout
 		return state(rest, env, stdout)
 	case "tail":
 		return tail(ctx, rest, env, stdout)
+	case "verify":
+		return verify(ctx, rest, env, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
-		return usagef("unknown command %q: want run, demo, check, state or tail", cmd)
+		return usagef("unknown command %q: want run, demo, check, state, tail or verify", cmd)
 	}
 }
 
@@ -117,8 +120,14 @@ Usage:
   callpub state show|reset|prune|check|compact [flags]
                                    inspect or repair the store while the service is down
                                    ('callpub state -h' for flags)
-  callpub tail [-from beginning|end|RFC3339] [-n N] [-raw]
-                                   print the topic's events readably
+  callpub tail [-from beginning|end|RFC3339] [-n N] [-raw] [-control]
+                                   print the topic's events (or the control topic's
+                                   records) readably, in either CloudEvents mode
+  callpub verify [-from beginning|RFC3339] [-day D[..D]] [-stream S] [-json]
+                                   prove days complete from the topics: each day's
+                                   latest seal against the calls on the event topic;
+                                   exit 0 only when every day is proven complete
+                                   ('callpub verify -h' for flags)
   callpub version                  print the version
   callpub --help                   this text
 

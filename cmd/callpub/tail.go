@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 const tailUsage = `Usage: callpub tail [-from beginning|end|RFC3339] [-n N] [-raw] [-control]
 
 Reads the topic (CALLPUB_KAFKA_TOPIC, or CALLPUB_KAFKA_CONTROL_TOPIC with -control)
-from every partition and prints each event as one line. Uses CALLPUB_KAFKA_BROKERS and
-the same TLS/SASL settings as the service; commits no consumer offsets.
+from every partition and prints each event as one line, whichever CloudEvents
+content mode it is in. Uses CALLPUB_KAFKA_BROKERS and the same TLS/SASL settings
+as the service; commits no consumer offsets.
 
 `
 
@@ -46,7 +48,7 @@ func tail(ctx context.Context, args []string, env envconfig.Lookuper, out io.Wri
 	}
 	partitions, err := topicPartitions(ctx, kc.Brokers, dialer, topic)
 	if err != nil {
-		return err
+		return fmt.Errorf("tail: %w", err)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,7 +80,7 @@ func parseTailFlags(args []string, out io.Writer) (*tailFlags, error) {
 	fs.Usage = func() { fmt.Fprint(out, tailUsage); fs.PrintDefaults() }
 	from := fs.String("from", "end", "where to start: beginning, end, or an RFC 3339 time")
 	limit := fs.Int("n", 0, "stop after N events (0: until Ctrl-C)")
-	raw := fs.Bool("raw", false, "print each event's JSON as it is on the topic")
+	raw := fs.Bool("raw", false, "print each record as it is on the topic: a structured event's JSON; a binary record's headers and value as one JSON object")
 	control := fs.Bool("control", false, "read the control topic (gaps, sealed days, heartbeats)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,10 +108,8 @@ func tailConfig(ctx context.Context, env envconfig.Lookuper, control bool) (publ
 	var cfg struct {
 		Kafka publisher.Config `env:", prefix=KAFKA_"`
 	}
-	files := &fileLookuper{env: env}
-	err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: envconfig.PrefixLookuper("CALLPUB_", files)})
-	if err := errors.Join(files.err, err); err != nil {
-		return publisher.Config{}, "", configError(err)
+	if err := loadReadConfig(ctx, env, &cfg); err != nil {
+		return publisher.Config{}, "", err
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		return publisher.Config{}, "", configError(errors.New("CALLPUB_KAFKA_BROKERS: missing required value"))
@@ -123,6 +123,19 @@ func tailConfig(ctx context.Context, env envconfig.Lookuper, control bool) (publ
 	return cfg.Kafka, topic, nil
 }
 
+// loadReadConfig fills target, a struct of the few variables a reader of
+// the topics needs (tail, verify), from env: CALLPUB_ plus the names in its
+// tags, NAME_FILE included. Nothing else is required, so a reader needs no
+// CC-CMS credentials.
+func loadReadConfig(ctx context.Context, env envconfig.Lookuper, target any) error {
+	files := &fileLookuper{env: env}
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: envconfig.PrefixLookuper("CALLPUB_", files)})
+	if err := errors.Join(files.err, err); err != nil {
+		return configError(err)
+	}
+	return nil
+}
+
 // topicPartitions asks brokers for topic's partitions; a missing topic is an
 // error.
 func topicPartitions(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) ([]kafka.Partition, error) {
@@ -130,10 +143,10 @@ func topicPartitions(ctx context.Context, brokers []string, dialer *kafka.Dialer
 		Transport: &kafka.Transport{TLS: dialer.TLS, SASL: dialer.SASLMechanism}}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return nil, fmt.Errorf("tail: metadata of %s: %w", topic, err)
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
 	}
 	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		return nil, fmt.Errorf("tail: topic %s: %v", topic, md.Topics)
+		return nil, fmt.Errorf("topic %s: %v", topic, md.Topics)
 	}
 	return md.Topics[0].Partitions, nil
 }
@@ -157,7 +170,7 @@ func tailPartition(ctx context.Context, rc kafka.ReaderConfig, f *tailFlags, pr 
 			}
 			return fmt.Errorf("tail: read %s[%d]: %w", rc.Topic, rc.Partition, err)
 		}
-		pr.print(eventLine(m.Value, f.raw))
+		pr.print(eventLine(m, f.raw))
 	}
 }
 
@@ -197,14 +210,15 @@ func (p *tailPrinter) print(line string) {
 	}
 }
 
-// eventLine renders one record's value: a call line, a control line, or the raw JSON.
-func eventLine(value []byte, raw bool) string {
+// eventLine renders one record, in either CloudEvents content mode: a call
+// line, a control line, or with raw the record as it is on the topic.
+func eventLine(m kafka.Message, raw bool) string {
 	if raw {
-		return string(value)
+		return rawLine(m)
 	}
-	var e schemas.Event
-	if err := json.Unmarshal(value, &e); err != nil {
-		return fmt.Sprintf("(not a CloudEvent: %v) %q", err, value)
+	e, err := publisher.Decode(m)
+	if err != nil {
+		return fmt.Sprintf("(not a CloudEvent: %v) %q", err, m.Value)
 	}
 	if e.Type != schemas.TypeCallCompleted && e.Type != schemas.TypeCallUnended {
 		return controlLine(e)
@@ -214,4 +228,38 @@ func eventLine(value []byte, raw bool) string {
 		return fmt.Sprintf("(undecodable data of %s: %v)", e.ID, err)
 	}
 	return callLine(d)
+}
+
+// rawLine is a record as it is on the topic: a structured record's value
+// (the CloudEvent's JSON); for any other record, its headers and value as
+// one JSON object, {"headers":[{"key":"ce_id","value":"…"},…],"value":…}
+// (headers in order), the value as JSON
+// when it is JSON (a binary record's data) and as a string otherwise.
+func rawLine(m kafka.Message) string {
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Key, schemas.HeaderContentType) && strings.HasPrefix(string(h.Value), schemas.ContentType) {
+			return string(m.Value)
+		}
+	}
+	type header struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	var r struct {
+		Headers []header `json:"headers"`
+		Value   any      `json:"value"`
+	}
+	r.Headers = []header{}
+	for _, h := range m.Headers {
+		r.Headers = append(r.Headers, header{h.Key, string(h.Value)})
+	}
+	r.Value = string(m.Value)
+	if json.Valid(m.Value) {
+		r.Value = json.RawMessage(m.Value)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Sprintf("(unprintable record: %v)", err)
+	}
+	return string(b)
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/callpub/callpub/publisher"
+	"github.com/callpub/callpub/schemas"
+)
+
+// topicReader reads a topic from a time (or its beginning) up to the end it
+// had when the read began: what verify judges is the topic as it stood
+// then, however busy the service keeps it.
+type topicReader struct {
+	brokers []string
+	dialer  *kafka.Dialer
+}
+
+// topicRead is what a read found out about the topic besides its records.
+type topicRead struct {
+	records int
+	// floor is the produce time of the oldest record still on the topic,
+	// when retention has deleted older ones (zero when it has deleted
+	// nothing): records produced before it are gone.
+	floor time.Time
+	// bad counts records that are not callpub events (ErrNotCloudEvent,
+	// undecodable data): nobody can tell which day they belong to.
+	bad     int
+	badWhat error // the first of them
+}
+
+// readMargin is read before -from: a call ending just after -from may have
+// been produced a little earlier by a clock that runs ahead of CC-CMS's.
+const readMargin = time.Hour
+
+// read hands every record of topic to take, partition by partition, each in
+// offset order, from the record produced at from minus readMargin (zero:
+// from the beginning) up to the partition's end when read was called. A
+// take error counts the record as bad; any other failure ends the read.
+func (tr topicReader) read(ctx context.Context, topic string, from time.Time, take func(schemas.Event) error) (topicRead, error) {
+	var out topicRead
+	partitions, err := topicPartitions(ctx, tr.brokers, tr.dialer, topic)
+	if err != nil {
+		return out, err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(tr.brokers...), Timeout: 10 * time.Second,
+		Transport: &kafka.Transport{TLS: tr.dialer.TLS, SASL: tr.dialer.SASLMechanism}}
+	for _, p := range partitions {
+		first, last, start, err := tr.offsets(ctx, client, topic, p.ID, from)
+		if err != nil {
+			return out, err
+		}
+		if first > 0 && first < last { // retention deleted records: when was the oldest left produced?
+			t, err := tr.produceTime(ctx, topic, p.ID, first)
+			if err != nil {
+				return out, err
+			}
+			if t.After(out.floor) {
+				out.floor = t
+			}
+		}
+		if start >= last {
+			continue
+		}
+		err = tr.readPartition(ctx, topic, p.ID, start, last, func(m kafka.Message) {
+			out.records++
+			e, err := publisher.Decode(m)
+			if err == nil {
+				err = take(e)
+			}
+			if err != nil {
+				if out.bad == 0 {
+					out.badWhat = fmt.Errorf("%s[%d]@%d: %w", topic, m.Partition, m.Offset, err)
+				}
+				out.bad++
+			}
+		})
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// offsets are a partition's first offset, its end (the offset the next
+// record will get), and where a read from from starts.
+func (tr topicReader) offsets(ctx context.Context, client *kafka.Client, topic string, partition int, from time.Time) (first, last, start int64, err error) {
+	ask := func(req kafka.OffsetRequest) (kafka.PartitionOffsets, error) {
+		res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
+		if err != nil {
+			return kafka.PartitionOffsets{}, fmt.Errorf("offsets of %s[%d]: %w", topic, partition, err)
+		}
+		for _, po := range res.Topics[topic] {
+			if po.Partition == partition {
+				if po.Error != nil {
+					return po, fmt.Errorf("offsets of %s[%d]: %w", topic, partition, po.Error)
+				}
+				return po, nil
+			}
+		}
+		return kafka.PartitionOffsets{}, fmt.Errorf("offsets of %s[%d]: no answer", topic, partition)
+	}
+	po, err := ask(kafka.FirstOffsetOf(partition))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	first = po.FirstOffset
+	if po, err = ask(kafka.LastOffsetOf(partition)); err != nil {
+		return 0, 0, 0, err
+	}
+	last, start = po.LastOffset, first
+	if !from.IsZero() {
+		if po, err = ask(kafka.TimeOffsetOf(partition, from.Add(-readMargin))); err != nil {
+			return 0, 0, 0, err
+		}
+		start = last // no record produced since: nothing to read
+		for off := range po.Offsets {
+			if off >= 0 {
+				start = max(off, first)
+			}
+		}
+	}
+	return first, last, start, nil
+}
+
+// produceTime is the timestamp of the record at offset.
+func (tr topicReader) produceTime(ctx context.Context, topic string, partition int, offset int64) (time.Time, error) {
+	var t time.Time
+	err := tr.readPartition(ctx, topic, partition, offset, offset+1, func(m kafka.Message) { t = m.Time })
+	return t, err
+}
+
+// readPartition hands the records at offsets [start, end) to take.
+func (tr topicReader) readPartition(ctx context.Context, topic string, partition int, start, end int64, take func(kafka.Message)) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: tr.brokers, Topic: topic, Partition: partition, Dialer: tr.dialer,
+		MaxWait: 500 * time.Millisecond, MaxBytes: 10 << 20})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return fmt.Errorf("read %s[%d] from %d: %w", topic, partition, start, err)
+	}
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if errors.Is(err, ctx.Err()) {
+				return err
+			}
+			return fmt.Errorf("read %s[%d] at %d: %w", topic, partition, r.Offset(), err)
+		}
+		take(m)
+		if m.Offset >= end-1 {
+			return nil
+		}
+	}
+}
