@@ -186,6 +186,11 @@ func (p *Poller) daySeal(ls *live, pl plan, c classified, fresh []item, day stri
 	if err != nil {
 		return schemas.DaySeal{}, err
 	}
+	for _, g := range pl.batch.Gaps { // recorded by this very turn, not in the store yet
+		if g.Start.Before(pl.seal.End) && g.End.After(pl.seal.Start) {
+			gaps = append(gaps, g)
+		}
+	}
 	d := schemas.DaySeal{Day: day, Published: n, From: pl.read.Start, To: pl.read.End,
 		Quarantined: len(c.bad), LastChance: pl.lane == laneLastChance}
 	for _, g := range gaps {

@@ -143,3 +143,35 @@ func TestAFreshReadOverAllOfClosedYesterdaySealsIt(t *testing.T) {
 		})
 	}
 }
+
+func TestAFirstStartInModeBothRecordsWhatItSkipsAsAGap(t *testing.T) {
+	shanghai := mustLoc(t, "Asia/Shanghai")
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC) // 20:00 in Shanghai
+	tests := []struct {
+		name    string
+		mode    ccms.DayBoundary
+		st      dedupe.StreamState
+		wantGap Window
+	}{
+		{name: "mode both east of UTC skips from Shanghai's 00:00 of yesterday to UTC's, and says so",
+			mode: ccms.BoundaryBoth, wantGap: Window{Start: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}},
+		{name: "auto before an answer is both, and says so too",
+			mode: ccms.BoundaryAuto, wantGap: Window{Start: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}},
+		{name: "mode tenant starts at Shanghai's midnight and skips nothing", mode: ccms.BoundaryTenant},
+		{name: "a stream that already started records no such gap", mode: ccms.BoundaryBoth, st: dedupe.StreamState{Cursor: now.Add(-time.Minute)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pl := testPlanner()
+			pl.reach = ccms.Reach{Loc: shanghai, Boundary: tc.mode}
+			p := pl.fresh(tc.st, density{}, now)
+			var got Window
+			for _, g := range p.batch.Gaps {
+				got = Window{Start: g.Start, End: g.End}
+			}
+			if !got.Start.Equal(tc.wantGap.Start) || !got.End.Equal(tc.wantGap.End) {
+				t.Errorf("gap %v, want %v", got, tc.wantGap)
+			}
+		})
+	}
+}

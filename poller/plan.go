@@ -112,6 +112,13 @@ func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 	if !fp.Gap.Empty() {
 		p.batch.Gaps = []dedupe.Gap{{Start: fp.Gap.Start, End: fp.Gap.End, DetectedAt: now}}
 	}
+	if st.Cursor.IsZero() && sealed == "" && pl.reach.Mode() == ccms.BoundaryBoth {
+		// Mode both starts at the later of the two readings of 00:00 of
+		// yesterday: what the server may hold before it is never read.
+		if w := pl.reach.Widest(now); w.Before(p.read.Start) {
+			p.batch.Gaps = append(p.batch.Gaps, dedupe.Gap{Start: w, End: p.read.Start, DetectedAt: now})
+		}
+	}
 	if !st.Cursor.IsZero() && !fp.Behind && !p.read.Empty() && d.known() {
 		sw := SweepWindow(st.Cursor, oldestPending(st.Pending), now, pl.reach, pl.cfg.SweepLookback)
 		if sw.Start.Before(p.read.Start) && d.expect(p.read.End.Sub(sw.Start)) <= float64(pl.pageSize)/2 {

@@ -1,10 +1,7 @@
 package poller
 
 import (
-	"cmp"
 	"time"
-
-	"github.com/callpub/callpub/poller/ccms"
 )
 
 // StreamStatus is one stream's row on /status.
@@ -46,7 +43,7 @@ func (p *Poller) Status(now time.Time) Status {
 	q := p.sched.queued()
 	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
 		Queued: map[string]int{}, Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
-		DayBoundary: string(cmp.Or(p.reach.Boundary, ccms.BoundaryBoth))}
+		DayBoundary: string(p.reach.Mode())}
 	for l := range numLanes {
 		s.Queued[l.String()] = q[l]
 	}

@@ -196,6 +196,6 @@ func (p *Poller) reportGap(ls *live, g Window) {
 	p.mu.Lock()
 	ls.gaps++
 	p.mu.Unlock()
-	p.log.Error("gap: calls in this span are beyond the API's reach and were not published",
+	p.log.Error("gap: calls in this span were not read (beyond the API's reach, or before the later midnight of day boundary mode both) and are not published",
 		"stream", ls.key, "gap_start", g.Start, "gap_end", g.End, "span", g.End.Sub(g.Start).String())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,49 +95,31 @@ func checkKafka(ctx context.Context, pub *publisher.Publisher, out io.Writer) []
 
 // probeDayBoundary answers ccms-api.md A10 for this tenant when
 // CALLPUB_CCMS_TIMEZONE is not UTC: is "00:00 of yesterday" the tenant's
-// midnight or UTC's? It asks for the first minute after the earlier of the
-// two. Accepted: the zone that gives that midnight bounds the server's range
-// (or the server does not check), and that mode reads all it holds. Refused
-// with 0100002: the other zone does. It prints one line and never fails the
-// check: the answer is advice.
+// midnight or UTC's? (ccms.Client.ProbeBoundary, which `run` also asks with
+// DAY_BOUNDARY_MODE=auto.) It prints one line and never fails the check: the
+// answer is advice.
 func probeDayBoundary(ctx context.Context, cfg config, client *ccms.Client, now time.Time, out io.Writer) {
 	loc := client.Location()
-	tenant, _ := ccms.AllowedRange(now, loc)
-	utc, _ := ccms.AllowedRange(now, time.UTC)
-	if tenant.Equal(utc) {
+	s := poller.Stream{CCID: cfg.Poll.CCID, VDN: cfg.Poll.VDNs[0], Dir: cfg.Poll.Directions[0]}
+	qctx, cancel := context.WithTimeout(ctx, 2*cfg.CCMS.Timeout)
+	p, err := client.ProbeBoundary(qctx, s, now)
+	cancel()
+	set := client.Reach().Boundary
+	switch {
+	case err != nil:
+		fmt.Fprintf(out, "day      skipped: could not ask which midnight bounds the range: %v\n", err)
+	case p.Apart == 0:
 		if loc.String() != "UTC" {
 			fmt.Fprintf(out, "day      ok: 00:00 of yesterday is the same instant in %s and UTC right now; run check again at another hour to tell them apart\n", loc)
 		}
-		return
-	}
-	early, earlyMode, otherMode := tenant, ccms.BoundaryTenant, ccms.BoundaryUTC
-	if utc.Before(tenant) {
-		early, earlyMode, otherMode = utc, ccms.BoundaryUTC, ccms.BoundaryTenant
-	}
-	pc := cfg.CCMS
-	pc.DayBoundaryMode = string(earlyMode)
-	probe, err := ccms.NewClient(pc, ccms.Deps{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		fmt.Fprintf(out, "day      skipped: %v\n", err)
-		return
-	}
-	q := ccms.Query{Stream: poller.Stream{CCID: cfg.Poll.CCID, VDN: cfg.Poll.VDNs[0], Dir: cfg.Poll.Directions[0]},
-		Begin: early, End: early.Add(time.Minute - time.Millisecond), Limit: 1}
-	qctx, cancel := context.WithTimeout(ctx, 2*cfg.CCMS.Timeout)
-	_, err = probe.QueryCalls(qctx, q)
-	cancel()
-	at := early.In(loc).Format("2006-01-02 15:04 MST")
-	gap := tenant.Sub(utc).Abs()
-	var re *ccms.ResultError
-	switch {
-	case err == nil:
+	case p.Accepted:
 		fmt.Fprintf(out, "day      ok: the server answers for %s, 00:00 of yesterday in %s (%v before the other reading): "+
-			"CALLPUB_CCMS_DAY_BOUNDARY_MODE=%s reads all it holds (set: %s)\n", at, zoneOf(earlyMode, loc), gap, earlyMode, client.Reach().Boundary)
-	case errors.As(err, &re) && re.Code == "0100002":
-		fmt.Fprintf(out, "day      ok: the server refuses %s, 00:00 of yesterday in %s: its days are %s's; "+
-			"CALLPUB_CCMS_DAY_BOUNDARY_MODE=%s or both is right (set: %s)\n", at, zoneOf(earlyMode, loc), zoneOf(otherMode, loc), otherMode, client.Reach().Boundary)
+			"CALLPUB_CCMS_DAY_BOUNDARY_MODE=%s or auto reads all it holds (set: %s)\n",
+			p.Asked.In(loc).Format("2006-01-02 15:04 MST"), zoneOf(p.Mode, loc), p.Apart, p.Mode, set)
 	default:
-		fmt.Fprintf(out, "day      skipped: could not ask which midnight bounds the range: %v\n", err)
+		fmt.Fprintf(out, "day      ok: the server refuses %s, 00:00 of yesterday in the other zone: its days are %s's; "+
+			"CALLPUB_CCMS_DAY_BOUNDARY_MODE=%s, auto or both is right (set: %s)\n",
+			p.Asked.In(loc).Format("2006-01-02 15:04 MST"), zoneOf(p.Mode, loc), p.Mode, set)
 	}
 }
 

@@ -9,7 +9,7 @@ var ccmsHelp = map[string]string{
 	"CCMS_SERVER_NAME":                 "TLS server name (SNI) when the URL names an IP",
 	"CCMS_INSECURE_SKIP_VERIFY":        "skip certificate verification (logs a warning; never in production)",
 	"CCMS_TIMEZONE":                    "IANA zone of the API's day (yesterday/today limits, day buckets)",
-	"CCMS_DAY_BOUNDARY_MODE":           "whose midnights bound the API's range: both (the stricter of TIMEZONE's and UTC's), tenant or utc",
+	"CCMS_DAY_BOUNDARY_MODE":           "whose midnights bound the API's range: auto (ask the server at start and daily; both until it answers), both (the stricter of TIMEZONE's and UTC's), tenant or utc",
 	"CCMS_TIMEOUT":                     "timeout of one HTTP attempt",
 	"CCMS_SIGN_HEADERS":                "headers signed by auth-v2 (must include host)",
 	"CCMS_SIGN_TIMESTAMP":              "signature timestamp format: seconds or millis",

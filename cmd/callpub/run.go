@@ -93,6 +93,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	if err != nil || ctx.Err() != nil {
 		return err // nil: stopped during start-up
 	}
+	loops, err := detectBoundary(ctx, cfg, client, logger, reg)
+	if err != nil {
+		return err
+	}
 	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIMode(cfg.PII), PIIKey: []byte(cfg.PIIKey.Reveal())})
 	if err != nil {
 		return configError(fmt.Errorf("CALLPUB_PII: %w", err))
@@ -117,9 +121,24 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 			h.onReady(addr)
 		}
 	}
-	err = runWorkers(ctx, cfg.HTTPAddr, client.MaxInFlight(), p, reg, started, ret.run)
+	err = runWorkers(ctx, cfg.HTTPAddr, client.MaxInFlight(), p, reg, started, append(loops, ret.run)...)
 	logger.Info("callpub stopping", "err", err)
 	return err
+}
+
+// detectBoundary asks the server, for CALLPUB_CCMS_DAY_BOUNDARY_MODE=auto,
+// whose midnight bounds its range before any stream starts, and returns the
+// loop that asks again daily; nothing for the other modes.
+func detectBoundary(ctx context.Context, cfg config, client *ccms.Client, logger *slog.Logger, reg prometheus.Registerer) ([]func(context.Context) error, error) {
+	if client.Reach().Boundary != ccms.BoundaryAuto {
+		return nil, nil
+	}
+	d, err := newBoundaryDetector(cfg, client, logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	d.detect(ctx)
+	return []func(context.Context) error{d.run}, nil
 }
 
 // newClient builds the CC-CMS client on the shared request budget, with its

@@ -488,7 +488,7 @@ func TestNewClientValidatesConfig(t *testing.T) {
 		{"an unknown signature encoding is rejected", func(c *Config) { c.SignEncoding = "base32" }, "SignEncoding: must be hex or base64"},
 		{"an unknown time zone is rejected", func(c *Config) { c.Timezone = "Mars/Olympus" }, `Timezone: unknown IANA zone "Mars/Olympus"`},
 		{"Local is not a time zone name", func(c *Config) { c.Timezone = "Local" }, "Timezone: must be an IANA name"},
-		{"an unknown day boundary mode is rejected", func(c *Config) { c.DayBoundaryMode = "local" }, "DayBoundaryMode: must be both, tenant or utc"},
+		{"an unknown day boundary mode is rejected", func(c *Config) { c.DayBoundaryMode = "local" }, "DayBoundaryMode: must be auto, both, tenant or utc"},
 		{"too many attempts are rejected", func(c *Config) { c.MaxAttempts = 11 }, "MaxAttempts: must be 1..10"},
 		{"a missing CA file is rejected", func(c *Config) { c.CAFile = "/nonexistent/ca.pem" }, "CAFile: open /nonexistent/ca.pem"},
 		{"a host header with a space is rejected", func(c *Config) { c.HostHeader = "a b" }, "HostHeader: must be host"},

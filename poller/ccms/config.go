@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,10 +42,12 @@ type Config struct {
 	// Timezone is the IANA zone of the API's day (A10). "" means UTC.
 	Timezone string `env:"TIMEZONE, default=UTC"`
 	// DayBoundaryMode says whose midnights bound the allowed range (A10):
-	// "both" (the stricter of Timezone's and UTC's at every instant, valid
-	// under either reading of the documentation), "tenant" (Timezone's) or
-	// "utc". "" means both. With Timezone UTC all three agree.
-	DayBoundaryMode string `env:"DAY_BOUNDARY_MODE, default=both"`
+	// "auto" (ask the server: the service probes at start and daily, and
+	// uses both until it has an answer), "both" (the stricter of Timezone's
+	// and UTC's at every instant, valid under either reading of the
+	// documentation), "tenant" (Timezone's) or "utc". "" means auto. With
+	// Timezone UTC all agree.
+	DayBoundaryMode string `env:"DAY_BOUNDARY_MODE, default=auto"`
 	// Timeout bounds one HTTP attempt. 0 means 30s.
 	Timeout time.Duration `env:"TIMEOUT, default=30s"`
 
@@ -346,11 +349,11 @@ func newReach(cfg Config, bad *problems) (*time.Location, Reach) {
 	} else if tz == "Local" {
 		bad.add("Timezone", "must be an IANA name, not Local")
 	}
-	reach := Reach{Loc: loc, Boundary: DayBoundary(cmp.Or(cfg.DayBoundaryMode, string(BoundaryBoth)))}
+	reach := Reach{Loc: loc, Boundary: DayBoundary(cmp.Or(cfg.DayBoundaryMode, string(BoundaryAuto))), detected: new(atomic.Value)}
 	switch reach.Boundary {
-	case BoundaryBoth, BoundaryTenant, BoundaryUTC:
+	case BoundaryAuto, BoundaryBoth, BoundaryTenant, BoundaryUTC:
 	default:
-		bad.add("DayBoundaryMode", "must be both, tenant or utc, got %q", cfg.DayBoundaryMode)
+		bad.add("DayBoundaryMode", "must be auto, both, tenant or utc, got %q", cfg.DayBoundaryMode)
 	}
 	return loc, reach
 }

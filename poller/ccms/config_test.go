@@ -25,7 +25,7 @@ func TestConfigLoadsFromTheEnvironmentWithItsDefaults(t *testing.T) {
 	}
 	want := Config{
 		URL: "https://cms.example.com:28443", AK: "ak", SK: "the-secret",
-		Timezone: "UTC", DayBoundaryMode: "both", Timeout: 30 * time.Second,
+		Timezone: "UTC", DayBoundaryMode: "auto", Timeout: 30 * time.Second,
 		SignHeaders: []string{"content-length", "content-type", "host"}, SignTimestamp: "seconds", SignEncoding: "hex",
 		ContentType: "application/json; charset=UTF-8",
 		MaxAttempts: 3, RetryBaseDelay: 500 * time.Millisecond, RetryMaxDelay: 30 * time.Second, MaxBodyBytes: 4 << 20,
@@ -49,7 +49,7 @@ func TestConfigLoadsFromTheEnvironmentWithItsDefaults(t *testing.T) {
 	opts := cmp.AllowUnexported(Client{}, signer{}, variant{}, Reach{})
 	ignore := cmp.FilterPath(func(p cmp.Path) bool {
 		switch p.Last().String() {
-		case ".http", ".log", ".observe", ".now", ".loc", ".Loc", ".capped":
+		case ".http", ".log", ".observe", ".now", ".loc", ".Loc", ".capped", ".detected":
 			return true
 		}
 		return false

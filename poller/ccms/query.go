@@ -1,9 +1,11 @@
 package ccms
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/callpub/callpub/schemas"
@@ -48,13 +50,46 @@ const (
 	BoundaryTenant DayBoundary = "tenant"
 	// BoundaryUTC uses UTC days only.
 	BoundaryUTC DayBoundary = "utc"
+	// BoundaryAuto asks the server which midnight bounds its range
+	// (Client.ProbeBoundary, run at start and daily by the service) and uses
+	// the answer; until there is one it is BoundaryBoth.
+	BoundaryAuto DayBoundary = "auto"
 )
 
 // Reach is the rule for the API's allowed range: the days of Loc, of UTC, or
 // both at once. The zero value is both in UTC, which is plain UTC.
 type Reach struct {
 	Loc      *time.Location // the tenant's zone; nil means UTC
-	Boundary DayBoundary    // "" means BoundaryBoth
+	Boundary DayBoundary    // as configured; "" means BoundaryBoth
+	// detected holds the DayBoundary a probe found, for Boundary auto. It
+	// is shared by every copy of a client's Reach, so the poller, the
+	// retention loop and the client itself switch together.
+	detected *atomic.Value
+}
+
+// Mode is the rule in force: Boundary, or for auto the boundary detected
+// (BoundaryBoth until one is).
+func (r Reach) Mode() DayBoundary {
+	if r.Boundary != BoundaryAuto {
+		return cmp.Or(r.Boundary, BoundaryBoth)
+	}
+	if r.detected != nil {
+		if b, _ := r.detected.Load().(DayBoundary); b != "" {
+			return b
+		}
+	}
+	return BoundaryBoth
+}
+
+// Widest is the earliest instant the API may still hold at now under any
+// reading of A10: the earlier of the tenant's and UTC's 00:00 of yesterday.
+func (r Reach) Widest(now time.Time) time.Time {
+	e1, _ := AllowedRange(now, r.loc())
+	e2, _ := AllowedRange(now, time.UTC)
+	if e2.Before(e1) {
+		return e2
+	}
+	return e1
 }
 
 func (r Reach) loc() *time.Location {
@@ -66,7 +101,7 @@ func (r Reach) loc() *time.Location {
 
 // Range is the span the API accepts at now under r, both ends inclusive.
 func (r Reach) Range(now time.Time) (earliest, latest time.Time) {
-	switch r.Boundary {
+	switch r.Mode() {
 	case BoundaryTenant:
 		return AllowedRange(now, r.loc())
 	case BoundaryUTC:
@@ -90,7 +125,7 @@ func (r Reach) LostAt(w time.Time) time.Time {
 		t := w.In(loc)
 		return time.Date(t.Year(), t.Month(), t.Day()+2, 0, 0, 0, 0, loc)
 	}
-	switch r.Boundary {
+	switch r.Mode() {
 	case BoundaryTenant:
 		return lost(r.loc())
 	case BoundaryUTC:
@@ -105,7 +140,7 @@ func (r Reach) LostAt(w time.Time) time.Time {
 
 // describe names the rule for error messages.
 func (r Reach) describe() string {
-	switch r.Boundary {
+	switch r.Mode() {
 	case BoundaryTenant:
 		return "days in " + r.loc().String()
 	case BoundaryUTC:

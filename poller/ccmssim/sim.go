@@ -33,6 +33,7 @@ type Sim struct {
 	rng    *rand.Rand
 
 	requests atomic.Int64
+	invalid  atomic.Int64 // requests refused with 0100002
 }
 
 // New checks o and returns a simulator. It starts nothing.
@@ -46,6 +47,11 @@ func New(o Options) (*Sim, error) {
 
 // Location is the simulator's API time zone.
 func (s *Sim) Location() *time.Location { return s.set.loc }
+
+// Invalid is how many requests the simulator refused as invalid (0100002:
+// a window outside its range, a bad parameter), ProbeBoundary's one
+// question included.
+func (s *Sim) Invalid() int64 { return s.invalid.Load() }
 
 // Now is the simulator clock's time.
 func (s *Sim) Now() time.Time { return s.set.clock.Now() }
@@ -122,6 +128,7 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, out *outcome) (query
 	q, perr := s.set.checkRequest(r, body, now)
 	if perr != nil {
 		out.code, out.reason = resultInvalidParam, perr.desc
+		s.invalid.Add(1)
 		writeJSON(w, http.StatusOK, appendFailure(nil, resultInvalidParam, perr.desc))
 		return q, false
 	}
