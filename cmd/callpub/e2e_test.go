@@ -15,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callpub/callpub/dedupe"
 	"github.com/callpub/callpub/poller"
 	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/poller/ccmssim"
+	"github.com/callpub/callpub/publisher"
 	"github.com/callpub/callpub/publisher/kafkatest"
 	"github.com/callpub/callpub/schemas"
 )
@@ -200,9 +203,28 @@ func oracleIDs(f simFixture, vdns map[int]bool) map[string]bool {
 // id of want present, and nothing else. It returns the number of duplicates.
 func checkTopic(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool) int {
 	t.Helper()
+	_, dups := readChecked(t, brokers, topic, partitions, want)
+	return dups
+}
+
+// checkTopicInOrder is checkTopic that also checks that every stream's
+// events arrived in the order the services committed them (checkOrder).
+func checkTopicInOrder(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool, svcs ...*service) int {
+	t.Helper()
+	msgs, dups := readChecked(t, brokers, topic, partitions, want)
+	var committed []schemas.Event
+	for _, s := range svcs {
+		committed = append(committed, s.committed()...)
+	}
+	checkOrder(t, msgs, committed)
+	return dups
+}
+
+// readChecked is checkTopic returning the records it read too.
+func readChecked(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool) ([]kafka.Message, int) {
+	t.Helper()
 	msgs := kafkatest.ReadAll(t, brokers, topic, partitions, len(want))
 	got := map[string]int{}
-	lastSeq := map[string]int64{}
 	for _, m := range msgs {
 		if err := schemas.Validate(m.Value); err != nil {
 			t.Fatalf("invalid event at %s[%d]@%d: %v", topic, m.Partition, m.Offset, err)
@@ -221,7 +243,6 @@ func checkTopic(t *testing.T, brokers []string, topic string, partitions int, wa
 			t.Errorf("event %s (%s) is not a call the simulator holds", e.ID, e.Subject)
 		}
 		got[e.ID]++
-		lastSeq[string(m.Key)] = m.Offset
 	}
 	dups := 0
 	for id := range want {
@@ -232,7 +253,129 @@ func checkTopic(t *testing.T, brokers []string, topic string, partitions int, wa
 			dups += n - 1
 		}
 	}
-	return dups
+	return msgs, dups
+}
+
+// checkOrder checks that each stream's events are on the topic in the
+// order they were committed: the committed sequence of each stream (a VDN in
+// one direction) is a subsequence of the stream's records in offset order.
+// Each stream has one batch in flight at a time, so a retried batch may
+// land twice, but an event never lands before one committed ahead of it.
+// (A VDN's two directions are two streams, which two workers may commit in
+// either order while their records share the VDN's partition: the order
+// promised is the stream's.)
+func checkOrder(t *testing.T, msgs []kafka.Message, committed []schemas.Event) {
+	t.Helper()
+	streams, total, problems, err := outOfOrder(msgs, committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total == 0 {
+		t.Fatal("no committed event to check the order of")
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	t.Logf("%d committed events of %d streams arrived in commit order", total, streams)
+}
+
+// outOfOrder is checkOrder's test: the streams and events committed, and a
+// line for each stream whose records break its commit order.
+func outOfOrder(msgs []kafka.Message, committed []schemas.Event) (streams, total int, problems []string, err error) {
+	streamOfEvent := func(e schemas.Event) (string, error) {
+		var d schemas.CallCompletedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return "", fmt.Errorf("event %s: %w", e.ID, err)
+		}
+		return streamOf(d), nil
+	}
+	onTopic := map[string][]string{} // stream -> ids in offset order
+	partition := map[string]int{}    // stream -> its partition
+	for _, m := range msgs {         // ReadAll: partition by partition, each in offset order
+		e, err := publisher.Decode(m)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		s, err := streamOfEvent(e)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		if p, ok := partition[s]; ok && p != m.Partition {
+			problems = append(problems, fmt.Sprintf("stream %s on partitions %d and %d", s, p, m.Partition))
+		}
+		partition[s] = m.Partition
+		onTopic[s] = append(onTopic[s], e.ID)
+	}
+	inOrder := map[string][]string{} // stream -> ids in commit order
+	for _, e := range committed {
+		if e.Type == schemas.TypeCallCompleted || e.Type == schemas.TypeCallUnended {
+			s, err := streamOfEvent(e)
+			if err != nil {
+				return 0, 0, nil, err
+			}
+			inOrder[s] = append(inOrder[s], e.ID)
+			total++
+		}
+	}
+	for s, ids := range inOrder {
+		i := 0
+		for _, id := range onTopic[s] {
+			if i < len(ids) && id == ids[i] {
+				i++
+			}
+		}
+		if i < len(ids) {
+			problems = append(problems, fmt.Sprintf("stream %s: committed event %d of %d (%s) is not on the topic after the ones committed before it",
+				s, i+1, len(ids), ids[i]))
+		}
+	}
+	slices.Sort(problems)
+	return len(inOrder), total, problems, nil
+}
+
+func TestOutOfOrderFindsAnEventAheadOfOneCommittedBeforeIt(t *testing.T) {
+	a, b, c := call(t, s25in, "a", at(8, 0), false), call(t, s25in, "b", at(9, 0), false), call(t, s25in, "c", at(10, 0), false)
+	other := call(t, s26out, "z", at(8, 30), false)
+	rec := func(es ...schemas.Event) []kafka.Message {
+		var out []kafka.Message
+		for _, e := range es {
+			r, err := e.Record(schemas.Structured)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := kafka.Message{Key: r.Key, Value: r.Value}
+			for _, h := range r.Headers {
+				m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		topic  []kafka.Message
+		commit []schemas.Event
+		want   []string
+	}{
+		{"records in commit order", rec(a, b, c), []schemas.Event{a, b, c}, nil},
+		{"a retried batch that landed twice is still in order", rec(a, b, a, b, c), []schemas.Event{a, b, c}, nil},
+		{"another stream's records in between do not matter", rec(a, other, b, c), []schemas.Event{other, a, b, c}, nil},
+		{"events published but never committed do not matter", rec(a, b, c), []schemas.Event{a, c}, nil},
+		{"an event ahead of one committed before it is found", rec(a, c, b), []schemas.Event{a, b, c},
+			[]string{"stream 1/25/in: committed event 3 of 3 (" + c.ID + ") is not on the topic after the ones committed before it"}},
+		{"a committed event missing from the topic is found", rec(a, c), []schemas.Event{a, b, c},
+			[]string{"stream 1/25/in: committed event 2 of 3 (" + b.ID + ") is not on the topic after the ones committed before it"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, got, err := outOfOrder(tc.topic, tc.commit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // 1. Backfill: every completed call the simulator holds, for 200 VDNs in
@@ -248,7 +391,7 @@ func TestE2EBackfillPublishesEveryCallOnce(t *testing.T) {
 	s := startService(t, f.vars(brokers, topic, t.TempDir(), "1-200"))
 	s.waitCommitted(t, want, 4*time.Minute)
 	s.stop(t)
-	if dups := checkTopic(t, brokers, topic, 12, want); dups != 0 {
+	if dups := checkTopicInOrder(t, brokers, topic, 12, want, s); dups != 0 {
 		t.Errorf("%d duplicates without faults or restarts", dups)
 	}
 	t.Logf("%d calls of 200 VDNs x 2 directions published", len(want))
@@ -268,7 +411,7 @@ func TestE2EFaultsLoseNothing(t *testing.T) {
 	s := startService(t, vars)
 	s.waitCommitted(t, want, 4*time.Minute)
 	s.stop(t)
-	dups := checkTopic(t, brokers, topic, 6, want)
+	dups := checkTopicInOrder(t, brokers, topic, 6, want, s)
 	t.Logf("%d calls published through faults, %d duplicates", len(want), dups)
 }
 
@@ -300,7 +443,7 @@ func TestE2EOutageReportsTheExactGap(t *testing.T) {
 	s := startService(t, vars)
 	s.waitCommitted(t, want, 2*time.Minute)
 	s.stop(t)
-	checkTopic(t, brokers, topic, 3, want)
+	checkTopicInOrder(t, brokers, topic, 3, want, s)
 
 	store, err = dedupe.Open(dedupe.Options{Path: filepath.Join(dir, storeFile), LockTimeout: time.Second, ReadOnly: true})
 	if err != nil {
@@ -374,7 +517,7 @@ func TestE2ETwoShardsShareTheWorkWithoutOverlap(t *testing.T) {
 			}
 		}
 	}
-	if dups := checkTopic(t, brokers, topic, 6, want); dups != 0 {
+	if dups := checkTopicInOrder(t, brokers, topic, 6, want, svcs[:]...); dups != 0 {
 		t.Errorf("%d duplicates between two shards", dups)
 	}
 }
@@ -410,15 +553,16 @@ func TestE2ELiveTrafficMissesNothing(t *testing.T) {
 	}
 	s.waitCommitted(t, want, time.Minute)
 	s.stop(t)
-	if dups := checkTopicContains(t, brokers, topic, 3, want); dups != 0 {
+	if dups := checkTopicContains(t, brokers, topic, 3, want, s); dups != 0 {
 		t.Errorf("%d duplicates in live traffic without faults", dups)
 	}
 	t.Logf("%d calls published, %d of them completed during the live period", len(want), live)
 }
 
 // checkTopicContains is checkTopic for a topic that may also hold calls that
-// became visible after want was computed.
-func checkTopicContains(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool) int {
+// became visible after want was computed. It checks that every stream's
+// events arrived in the order svcs committed them (checkOrder).
+func checkTopicContains(t *testing.T, brokers []string, topic string, partitions int, want map[string]bool, svcs ...*service) int {
 	t.Helper()
 	msgs := kafkatest.ReadAll(t, brokers, topic, partitions, len(want))
 	got := map[string]int{}
@@ -445,6 +589,13 @@ func checkTopicContains(t *testing.T, brokers []string, topic string, partitions
 		if got[id] == 0 {
 			t.Errorf("call event %s missing from the topic", id)
 		}
+	}
+	if len(svcs) > 0 {
+		var committed []schemas.Event
+		for _, s := range svcs {
+			committed = append(committed, s.committed()...)
+		}
+		checkOrder(t, msgs, committed)
 	}
 	return dups
 }
