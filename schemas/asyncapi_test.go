@@ -85,9 +85,20 @@ func TestAsyncAPIDescribesEveryTopicAndEveryMessage(t *testing.T) {
 				t.Errorf("dangling reference %s", ref)
 			}
 		case strings.HasPrefix(ref, "./"):
-			name := strings.TrimPrefix(ref, "./")
-			if _, err := fs.Stat(Files, name); err != nil {
+			name, fragment, _ := strings.Cut(strings.TrimPrefix(ref, "./"), "#")
+			b, err := fs.ReadFile(Files, name)
+			if err != nil {
 				t.Errorf("reference %s: %v", ref, err)
+				return
+			}
+			if fragment != "" { // a pointer into the schema: the data of binary mode
+				var schema map[string]any
+				if err := json.Unmarshal(b, &schema); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := pointer(schema, "#"+fragment); !ok {
+					t.Errorf("reference %s: no %s in %s", ref, fragment, name)
+				}
 			}
 			files = append(files, name)
 		default:
@@ -214,4 +225,65 @@ func messageName(t *testing.T, doc map[string]any, ref string) string {
 	}
 	t.Fatalf("reference %s does not end at a message", ref)
 	return ""
+}
+
+// Every message describes both content modes: the binding's headers, and a
+// payload that is the whole event (structured) or its data (binary).
+func TestAsyncAPIDescribesBothContentModes(t *testing.T) {
+	doc := asyncAPI(t)
+	msgs, _ := pointer(doc, "#/components/messages")
+	for name, m := range msgs.(map[string]any) {
+		mm := m.(map[string]any)
+		if ref, _ := pointer(mm, "#/headers/$ref"); ref != "#/components/schemas/cloudEventsHeaders" {
+			t.Errorf("message %s: headers %v, want the binding's", name, ref)
+		}
+		modes, _ := pointer(mm, "#/payload/schema/oneOf")
+		list, _ := modes.([]any)
+		if len(list) != 2 {
+			t.Errorf("message %s: %d payload alternatives, want structured and binary", name, len(list))
+			continue
+		}
+		whole, _ := pointer(list[0].(map[string]any), "#/$ref")
+		data, _ := pointer(list[1].(map[string]any), "#/$ref")
+		if data != whole.(string)+"#/$defs/data" {
+			t.Errorf("message %s: binary payload %v, want the data of %v", name, data, whole)
+		}
+	}
+}
+
+// The headers of every golden record, both modes, are what the AsyncAPI
+// document says: each one it knows, the required ones present, the content
+// type one it lists.
+func TestGoldenRecordHeadersAreTheDocumentedOnes(t *testing.T) {
+	doc := asyncAPI(t)
+	h, ok := pointer(doc, "#/components/schemas/cloudEventsHeaders")
+	if !ok {
+		t.Fatal("no cloudEventsHeaders schema")
+	}
+	props := h.(map[string]any)["properties"].(map[string]any)
+	contentTypes := props["content-type"].(map[string]any)["enum"].([]any)
+	events := goldenEvents(t)
+	for _, mode := range []Mode{Structured, Binary} {
+		for _, name := range recordGoldens {
+			r, err := events[name].Record(mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, hd := range r.Headers {
+				if _, ok := props[hd.Key]; !ok {
+					t.Errorf("%s %s: header %s is not documented", mode, name, hd.Key)
+				}
+				got[hd.Key] = string(hd.Value)
+			}
+			for _, req := range h.(map[string]any)["required"].([]any) {
+				if _, ok := got[req.(string)]; !ok {
+					t.Errorf("%s %s: required header %s missing", mode, name, req)
+				}
+			}
+			if !slices.Contains(contentTypes, any(got["content-type"])) {
+				t.Errorf("%s %s: content-type %q is not documented", mode, name, got["content-type"])
+			}
+		}
+	}
 }
