@@ -75,7 +75,7 @@ var helpText = map[string]string{
 	"MAX_CALL_DURATION":  "a call still running this long after it began is published without an end; 0s: only when the last-chance read still finds it running",
 	"HEARTBEAT_INTERVAL": "per-stream heartbeat records on the control topic, at most this often",
 	"START_AT":           "where a stream without a cursor starts: horizon (all the API still holds) or now (minus LOOKBACK; its first sweeps still re-read SWEEP_LOOKBACK, and days before the start are not reconciled)",
-	"CCMS_RATE":          "shared request budget, requests/s (cut on 429/5xx, recovered slowly)",
+	"CCMS_RATE":          "shared request budget, requests/s (halved while most recent answers push back with 429/502/503/504 or timeouts, doubled back within seconds once they stop)",
 	"CCMS_MAX_IN_FLIGHT": "requests in flight at most (number of workers)",
 	"CCMS_PAGE_SIZE":     "rows per page, 1..100",
 	"CCMS_MAX_PAGES":     "a window needing more pages than this is split in two",

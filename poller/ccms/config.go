@@ -174,6 +174,7 @@ type Client struct {
 	observe     func(Outcome)
 	now         func() time.Time
 	capped      *capNotice // says when a Retry-After was capped
+	pages       *pageSizes // what ReadWindow learnt of the server's pages
 }
 
 var defaultSignHeaders = []string{"content-length", "content-type", "host"}
@@ -230,6 +231,7 @@ func newClient(cfg Config, deps Deps) *Client {
 		clockOffset: cfg.ClockOffset,
 		maxInFlight: cmp.Or(cfg.MaxInFlight, 4),
 		capped:      &capNotice{},
+		pages:       &pageSizes{},
 		pageSize:    cmp.Or(cfg.PageSize, 100),
 		maxPages:    cmp.Or(cfg.MaxPages, 20),
 		minSpan:     cmp.Or(cfg.MinSpan, time.Second),

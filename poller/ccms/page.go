@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/callpub/callpub/schemas"
@@ -276,6 +277,9 @@ func (p pass) finished() bool { return p.reason == "" || p.countOff }
 func (r *reader) pass(ctx context.Context, w Window) (pass, error) {
 	maxPages := r.c.maxPages
 	q := Query{Stream: w.Stream, Begin: w.Start, End: w.End.Add(-time.Millisecond), Limit: r.c.pageSize}
+	if cap := int(r.c.pages.capped.Load()); cap > 0 && cap < q.Limit {
+		q.Limit = cap // the server's pages hold no more: a page this full is never the last
+	}
 	canSplit := r.canSplit(w)
 	set := pageSet{count: -1, onPage: map[rowKey]int{}}
 	for n := 0; ; n++ {
@@ -297,12 +301,89 @@ func (r *reader) pass(ctx context.Context, w Window) (pass, error) {
 			return pass{tooMany: set.count}, nil
 		}
 		if over {
-			return set.pass, nil
+			if !(n == 0 && set.reason == "" && r.c.pages.probe(set.rows, q.Limit)) {
+				return set.pass, nil
+			}
+			// A short first page, the fullest yet: ask past it once.
+			q.Offset = set.rows
+			done, err := r.probePast(ctx, w, q, &set)
+			if err != nil {
+				return pass{}, err
+			}
+			if done {
+				return set.pass, nil
+			}
 		}
 		if n == 0 && set.count > q.Limit*maxPages && canSplit && !set.perPage {
 			return set.stop(fmt.Sprintf("count %d needs more than %d pages", set.count, maxPages)), nil
 		}
 		q.Offset, q.Limit = set.rows, set.next
+	}
+}
+
+// probePast asks for the page after a short first page (q.Offset is its
+// rows). An empty answer ends the pass as it was (done); rows mean the
+// server caps its pages at the first page's size while counting per page —
+// together they look exactly like a short window — so the client pages on
+// past pages that full from then on, and the pass goes on from the rows
+// received.
+func (r *reader) probePast(ctx context.Context, w Window, q Query, set *pageSet) (done bool, err error) {
+	first := set.rows
+	page, attempts, err := r.c.queryCalls(ctx, q)
+	r.st.Requests += attempts
+	if err != nil {
+		return true, fmt.Errorf("read window %v: %w", w, err)
+	}
+	r.st.Pages++
+	if page.rows() == 0 || set.repeats(page) {
+		return true, nil // nothing follows (a server that ignores offset repeats the page)
+	}
+	set.perPage = true
+	over := set.add(q.Offset, first, page)
+	if set.reason == "" {
+		r.c.pages.capped.Store(int64(first))
+		r.c.log.Warn("ccms: the server returned fewer rows than asked for and counted them per page; "+
+			"pages are read as holding at most this many rows from now on", "rows", first, "limit", q.Limit)
+	}
+	return over, nil
+}
+
+// repeats reports whether every row of page is on an earlier page.
+func (s *pageSet) repeats(page Page) bool {
+	for _, c := range page.Calls {
+		if _, ok := s.onPage[rowKey{s: c.CallID}]; !ok {
+			return false
+		}
+	}
+	return len(page.Bad) == 0
+}
+
+// pageSizes is what a client has learnt about the server's pages.
+type pageSizes struct {
+	// fullest is the most rows a short first page that ended its pass held;
+	// capped is the most rows the server puts in a page when below the
+	// limit (0: it never capped).
+	fullest, capped atomic.Int64
+}
+
+// probe reports whether a short first page of rows rows, for limit, is
+// worth one request to check that nothing follows it: when it is the
+// fullest short page yet. A server that caps its pages and counts per page
+// answers every larger window with the same short page, so the first
+// truncated window is caught; a faithful server costs a probe only each time
+// its fullest short page grows, a few dozen in a process's life.
+func (ps *pageSizes) probe(rows, limit int) bool {
+	if rows <= 0 || rows >= limit {
+		return false
+	}
+	for {
+		f := ps.fullest.Load()
+		if int64(rows) <= f {
+			return false
+		}
+		if ps.fullest.CompareAndSwap(f, int64(rows)) {
+			return true
+		}
 	}
 }
 

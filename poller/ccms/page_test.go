@@ -111,7 +111,22 @@ func TestReadWindow(t *testing.T) {
 				f.addRaw("null-1", `null`, winStart.Add(time.Hour))
 				f.addRaw("null-2", `null`, winStart.Add(2*time.Hour))
 			},
-			wantPages: 1, wantSplits: 0, wantBad: 1,
+			wantPages: 2, wantSplits: 0, wantBad: 1, // a fresh client asks past its first short page
+		},
+		{
+			name:      "a count per page with pages capped at 37 is caught by asking past the first short page, and read whole",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 230, winStart, winEnd); f.countPerPage, f.pageCap = true, 37 },
+			wantPages: 7, wantSplits: 0,
+		},
+		{
+			name:      "a count per page with capped pages over exactly full pages ends on the empty page",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 74, winStart, winEnd); f.countPerPage, f.pageCap = true, 37 },
+			wantPages: 3, wantSplits: 0,
+		},
+		{
+			name:      "a short first page is asked past once and costs one empty page",
+			setup:     func(f *fakeCCMS) { f.addCalls("a", 60, winStart, winEnd) },
+			wantPages: 2, wantSplits: 0,
 		},
 		{
 			name:      "numbers as strings page the same way",
@@ -232,8 +247,11 @@ func TestReadWindowSendsTheInclusiveEndOfTheHalfOpenWindow(t *testing.T) {
 	if diff := cmp.Diff([]string{"at-start"}, ids(calls)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	// The second query asks past the first short page a fresh client sees.
 	want := wireQuery{CCID: 1, VDN: 25, BeginDate: winStart.UnixMilli(), EndDate: winEnd.UnixMilli() - 1, IsCallIn: "true", Limit: 100}
-	if diff := cmp.Diff([]wireQuery{want}, f.queries); diff != "" {
+	past := want
+	past.Offset = 1
+	if diff := cmp.Diff([]wireQuery{want, past}, f.queries); diff != "" {
 		t.Errorf("queries (-want +got):\n%s", diff)
 	}
 }
