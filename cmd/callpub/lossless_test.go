@@ -57,9 +57,10 @@ func TestE2EPoisonRowsAreQuarantinedOnceAndTheGoodRowsPublished(t *testing.T) {
 	t.Logf("%d good calls published, %d poison rows quarantined once each", len(want), len(records))
 }
 
-// A server whose count is per page, and one whose pages hold 37 rows
-// whatever the limit: every call is read and published. (Both lies at once
-// look exactly like a truthful short page and cannot be told apart.)
+// A server whose count is per page, one whose pages hold 37 rows whatever
+// the limit, and one that does both (which looks exactly like a truthful
+// short page until the page after it is asked for): every call is read and
+// published.
 func TestE2EPagesThatLieLoseNothing(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	for _, tc := range []struct {
@@ -68,6 +69,7 @@ func TestE2EPagesThatLieLoseNothing(t *testing.T) {
 	}{
 		{"count per page", ccmssim.Faults{CountPerPage: true}},
 		{"pages capped at 37 rows", ccmssim.Faults{PageCap: 37}},
+		{"count per page and pages capped at 37 rows", ccmssim.Faults{CountPerPage: true, PageCap: 37}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := kafkatest.Topic(t, brokers, 6)
