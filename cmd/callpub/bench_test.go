@@ -44,12 +44,18 @@ import (
 // the same records with a bare kafka-go Writer set up like the publisher, in
 // 100-record calls from 4 goroutines, and reports that ceiling and the
 // backfill's share of it.
-func BenchmarkBackfill(b *testing.B) {
+func BenchmarkBackfill(b *testing.B) { benchBackfill(b, finiteTraffic(0.15, 6), 20_000) }
+
+// BenchmarkBackfillLarge is BenchmarkBackfill over more than 200,000 calls
+// (every VDN busy, 8 hours), with the request budget not binding.
+func BenchmarkBackfillLarge(b *testing.B) { benchBackfill(b, finiteTraffic(1, 8), 200_000) }
+
+func benchBackfill(b *testing.B, traffic ccmssim.Traffic, least int) {
 	brokers := kafkatest.Brokers(b)
-	f := startSim(b, ccmssim.Options{VDNs: 200, Seed: 1, Traffic: finiteTraffic(0.15, 6)})
+	f := startSim(b, ccmssim.Options{VDNs: 200, Seed: 1, Traffic: traffic})
 	want := oracleIDs(f, nil)
-	if len(want) < 20000 {
-		b.Fatalf("the fixture holds %d calls, want at least 20,000", len(want))
+	if len(want) < least {
+		b.Fatalf("the fixture holds %d calls, want at least %d", len(want), least)
 	}
 	minReqs := minRequests(f)
 	var backfill, ceiling, reqs float64
@@ -62,7 +68,7 @@ func BenchmarkBackfill(b *testing.B) {
 		before := f.sim.Requests()
 		start := time.Now()
 		s := startService(b, vars)
-		s.waitCommitted(b, want, 4*time.Minute)
+		s.waitCommitted(b, want, 10*time.Minute)
 		events := s.committed()
 		elapsed := time.Since(start)
 		reqs = float64(f.sim.Requests() - before)
