@@ -209,7 +209,8 @@ type Deps struct {
 }
 
 // Poller runs every owned stream. Create it with New, then run Work from as
-// many goroutines as CALLPUB_CCMS_MAX_IN_FLIGHT.
+// many goroutines as ccms.Client.Workers (4 per request slot of
+// CALLPUB_CCMS_MAX_IN_FLIGHT: turns publish and commit while others fetch).
 type Poller struct {
 	cfg     Config
 	src     Source

@@ -76,7 +76,7 @@ var helpText = map[string]string{
 	"HEARTBEAT_INTERVAL": "per-stream heartbeat records on the control topic, at most this often",
 	"START_AT":           "where a stream without a cursor starts: horizon (all the API still holds) or now (minus LOOKBACK; its first sweeps still re-read SWEEP_LOOKBACK, and days before the start are not reconciled)",
 	"CCMS_RATE":          "shared request budget, requests/s (halved while most recent answers push back with 429/502/503/504 or timeouts, doubled back within seconds once they stop)",
-	"CCMS_MAX_IN_FLIGHT": "requests in flight at most (number of workers)",
+	"CCMS_MAX_IN_FLIGHT": "requests in flight at most, and the burst of the budget; the service runs 4 workers per request slot, so publishing overlaps fetching",
 	"CCMS_PAGE_SIZE":     "rows per page, 1..100",
 	"CCMS_MAX_PAGES":     "a window needing more pages than this is split in two",
 	"CCMS_MIN_SPAN":      "windows are never split below this span",

@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 			h.onReady(addr)
 		}
 	}
-	err = runWorkers(ctx, cfg.HTTPAddr, client.MaxInFlight(), p, reg, started, append(loops, ret.run)...)
+	err = runWorkers(ctx, cfg.HTTPAddr, client.Workers(), p, reg, started, append(loops, ret.run)...)
 	logger.Info("callpub stopping", "err", err)
 	return err
 }

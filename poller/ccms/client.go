@@ -38,12 +38,11 @@ func (c *Client) queryCalls(ctx context.Context, q Query) (Page, int, error) {
 		return Page{}, 0, fmt.Errorf("query calls %v: encode body: %w", q, err)
 	}
 	for attempt := 1; ; attempt++ {
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return Page{}, attempt - 1, fmt.Errorf("query calls %v: wait for request budget: %w", q, err)
-			}
+		if err := c.acquire(ctx); err != nil {
+			return Page{}, attempt - 1, fmt.Errorf("query calls %v: wait for request budget: %w", q, err)
 		}
 		page, out, err := c.attempt(ctx, body)
+		<-c.slots
 		c.observe(out)
 		if err == nil {
 			return page, attempt, nil
@@ -65,6 +64,23 @@ func (c *Client) queryCalls(ctx context.Context, q Query) (Page, int, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// acquire takes a request slot (MaxInFlight), then a budget token; the
+// caller sends one attempt and frees the slot. It fails only when ctx ends.
+func (c *Client) acquire(ctx context.Context) error {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			<-c.slots
+			return err
+		}
+	}
+	return nil
 }
 
 // backoff is the wait after a failed attempt (1-based): Backoff over the

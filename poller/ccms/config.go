@@ -95,8 +95,10 @@ type Config struct {
 	// Rate is the shared request budget in requests/s (NewBudget's rate).
 	// 0 means 10.
 	Rate float64 `env:"RATE, default=10"`
-	// MaxInFlight caps the requests in flight, 1..256: the service runs this
-	// many workers, and it is the budget's burst. 0 means 4.
+	// MaxInFlight caps the requests in flight, 1..256 (every attempt holds
+	// one of as many slots), and is the budget's burst. The service runs
+	// WorkersPerSlot times as many workers, so that publishing and committing
+	// one stream's calls overlaps fetching another's. 0 means 4.
 	MaxInFlight int `env:"MAX_IN_FLIGHT, default=4"`
 	// PageSize is the rows ReadWindow asks for per page (limit), 1..100.
 	// 0 means 100.
@@ -173,8 +175,9 @@ type Client struct {
 	limiter     Limiter
 	observe     func(Outcome)
 	now         func() time.Time
-	capped      *capNotice // says when a Retry-After was capped
-	pages       *pageSizes // what ReadWindow learnt of the server's pages
+	capped      *capNotice    // says when a Retry-After was capped
+	pages       *pageSizes    // what ReadWindow learnt of the server's pages
+	slots       chan struct{} // one per request in flight (MaxInFlight)
 }
 
 var defaultSignHeaders = []string{"content-length", "content-type", "host"}
@@ -232,6 +235,7 @@ func newClient(cfg Config, deps Deps) *Client {
 		maxInFlight: cmp.Or(cfg.MaxInFlight, 4),
 		capped:      &capNotice{},
 		pages:       &pageSizes{},
+		slots:       make(chan struct{}, max(cmp.Or(cfg.MaxInFlight, 4), 1)),
 		pageSize:    cmp.Or(cfg.PageSize, 100),
 		maxPages:    cmp.Or(cfg.MaxPages, 20),
 		minSpan:     cmp.Or(cfg.MinSpan, time.Second),
@@ -421,8 +425,16 @@ func (c *Client) Reach() Reach { return c.reach }
 func (c *Client) Host() string { return c.host }
 
 // MaxInFlight is Config.MaxInFlight: how many requests may be in flight at
-// once, so the number of workers to run.
+// once.
 func (c *Client) MaxInFlight() int { return c.maxInFlight }
+
+// WorkersPerSlot is how many poller workers the service runs per request
+// slot: a worker spends much of a turn publishing and committing, holding
+// no slot, and the slots stay busy only when other workers fetch meanwhile.
+const WorkersPerSlot = 4
+
+// Workers is how many poller workers to run: WorkersPerSlot × MaxInFlight.
+func (c *Client) Workers() int { return WorkersPerSlot * c.maxInFlight }
 
 // PageSize is Config.PageSize: the rows ReadWindow asks for in one page.
 func (c *Client) PageSize() int { return c.pageSize }
