@@ -324,11 +324,14 @@ func (d Deps) withDefaults() Deps {
 // due, the reconciliation when yesterday is ready.
 func (p *Poller) queueFirstTurns(i int, st dedupe.StreamState, now time.Time) {
 	cfg := p.cfg
-	first := laneFresh
+	// Streams that are caught up start within seconds, spread so that they
+	// do not fire together; streams with history to read start at once, in
+	// the backfill lane's order, paced by the request budget.
+	first, due := laneFresh, now.Add(jitter(min(cfg.PollInterval, 5*time.Second)))
 	if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.behindLag())) {
-		first = laneBackfill
+		first, due = laneBackfill, now
 	}
-	p.sched.add(&turn{stream: i, lane: first, due: now.Add(jitter(min(cfg.PollInterval, 5*time.Second)))})
+	p.sched.add(&turn{stream: i, lane: first, due: due})
 	sweepDue := st.LastSweep.Add(cfg.SweepInterval)
 	if st.LastSweep.IsZero() || sweepDue.Before(now) {
 		sweepDue = now.Add(cfg.PollInterval + jitter(cfg.SweepInterval))

@@ -97,7 +97,7 @@ const StructuredHeaderRoom = len(headerPrefix+"specversion"+headerPrefix+"id"+he
 func (e Event) Record(mode Mode) (Record, error) {
 	switch mode {
 	case Structured:
-		value, err := json.Marshal(e)
+		value, err := e.MarshalJSON() // what json.Marshal(e) gives, without compacting it all over again
 		if err != nil {
 			return Record{}, err
 		}

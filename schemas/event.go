@@ -63,7 +63,7 @@ type Event struct {
 // topic is set aside on its own instead of failing its whole batch. The
 // error is that of json.Marshal: Data that is not valid JSON.
 func (e Event) Size() (int, error) {
-	b, err := json.Marshal(e)
+	b, err := e.MarshalJSON() // json.Marshal(e) would compact the compact result again
 	if err != nil {
 		return 0, err
 	}
