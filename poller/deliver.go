@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callpub/callpub/dedupe"
+	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/schemas"
 )
 
@@ -28,9 +29,9 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 	}
 	fresh, events, unusable := p.encode(fresh, now)
 	c.bad = append(c.bad, unusable...)
-	if gaps := p.gapRecords(ls, pl.batch.Gaps); len(gaps) > 0 {
-		if err := p.pub.PublishControl(ctx, gaps...); err != nil {
-			return 0, fmt.Errorf("publish %d control records: %w", len(gaps), err)
+	if records := p.controlRecords(ls, pl.batch.Gaps, c.suspect, now); len(records) > 0 {
+		if err := p.pub.PublishControl(ctx, records...); err != nil {
+			return 0, fmt.Errorf("publish %d control records: %w", len(records), err)
 		}
 	}
 	if len(events) > 0 {
@@ -154,11 +155,16 @@ func (p *Poller) event(it item, now time.Time) (schemas.Event, error) {
 	return p.enc.Completed(it.call, it.key.Update)
 }
 
-// gapRecords are the control records of the gaps a turn records.
-func (p *Poller) gapRecords(ls *live, gaps []dedupe.Gap) []schemas.Event {
+// controlRecords are the control records of a turn: one per gap it
+// records, and one per span its read could not page in agreement with the
+// server's count (the same id each time the span is read again).
+func (p *Poller) controlRecords(ls *live, gaps []dedupe.Gap, suspect []ccms.Suspect, now time.Time) []schemas.Event {
 	var out []schemas.Event
 	for _, g := range gaps {
 		out = append(out, p.enc.Gap(ls.Stream, g.Start, g.End, g.DetectedAt))
+	}
+	for _, sp := range suspect {
+		out = append(out, p.enc.Suspect(ls.Stream, sp.Start, sp.End, sp.Reason, now))
 	}
 	return out
 }

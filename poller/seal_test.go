@@ -102,3 +102,50 @@ func TestADayReadOnlyInPartIsNotSealedComplete(t *testing.T) {
 		}
 	})
 }
+
+// A span whose pages never agreed with the server's count is published as
+// far as it was read, reported once per read on the control topic (the same
+// id every time), and keeps its day from being sealed complete.
+func TestASuspectSpanIsReportedOnTheControlTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		midnight := time.Now()
+		span := ccms.Suspect{Start: midnight.Add(-2 * time.Hour), End: midnight.Add(-2*time.Hour + time.Second),
+			Reason: "received 37 rows, count says 40"}
+		src := readSource{ccms.Read{
+			Calls:   []ccms.Call{completedCall("good", "13800138000", midnight.Add(-time.Hour))},
+			Suspect: []ccms.Suspect{span}}}
+		store := openStore(t)
+		if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		pub := &fakePublisher{}
+		p := oneStreamPoller(t, store, src, pub, 0)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Hour)
+		defer cancel()
+		if err := p.Work(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pub.mu.Lock()
+		ids := map[string]bool{}
+		for _, e := range pub.control {
+			if e.Type != schemas.TypeSuspect {
+				continue
+			}
+			ids[e.ID] = true
+			var d schemas.SuspectData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if !d.SpanStart.Time.Equal(span.Start) || !d.SpanEnd.Time.Equal(span.End) || d.Reason != span.Reason || d.Stream != "1/1/in" {
+				t.Errorf("suspect record %+v, want the span %v", d, span)
+			}
+		}
+		pub.mu.Unlock()
+		if len(ids) != 1 {
+			t.Errorf("%d distinct suspect records, want one fact with one id", len(ids))
+		}
+		if got := seals(t, pub); len(got) == 0 || got[0].Complete || len(got[0].Suspect) != 1 {
+			t.Errorf("seals %+v, want yesterday sealed incomplete listing the suspect span", got)
+		}
+	})
+}

@@ -174,7 +174,7 @@ func TestAsyncAPIPutsEveryTypeOnItsTopic(t *testing.T) {
 	doc := asyncAPI(t)
 	want := map[string]string{
 		TypeCallCompleted: "callsCompleted", TypeCallUnended: "callsCompleted",
-		TypeGap: "streamControl", TypeDaySealed: "streamControl", TypeDaySealedV1: "streamControl",
+		TypeGap: "streamControl", TypeSuspect: "streamControl", TypeDaySealed: "streamControl", TypeDaySealedV1: "streamControl",
 		TypeHeartbeat: "streamControl", TypeQuarantined: "rowsQuarantined",
 	}
 	if len(want) != len(Types()) {

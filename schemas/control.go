@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,34 @@ type GapData struct {
 	LostEnd    Timestamp `json:"lostEnd"`
 	LostMs     int64     `json:"lostMs"`
 	DetectedAt Timestamp `json:"detectedAt"`
+}
+
+// SuspectData is the data of a suspect record: the stream's calls in
+// [SpanStart, SpanEnd) were published as far as the server would page them,
+// and its pages never agreed with its count, so some may be missing.
+type SuspectData struct {
+	streamData
+	SpanStart  Timestamp `json:"spanStart"`
+	SpanEnd    Timestamp `json:"spanEnd"`
+	Reason     string    `json:"reason"`
+	DetectedAt Timestamp `json:"detectedAt"`
+}
+
+// maxReason bounds a suspect record's reason (the schema's maxLength).
+const maxReason = 1024
+
+// Suspect encodes a span [start, end) of a stream read only as far as the
+// server would page it, detected at detectedAt (the event time). The id
+// covers the stream and the span, so every report of it is one fact.
+func (e *Encoder) Suspect(s Stream, start, end time.Time, reason string, detectedAt time.Time) Event {
+	start, end = normaliseTime(start), normaliseTime(end)
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "")
+	}
+	d := SuspectData{streamData: streamOf(s), SpanStart: Timestamp{start}, SpanEnd: Timestamp{end}, Reason: reason,
+		DetectedAt: Timestamp{normaliseTime(detectedAt)}}
+	canonical := fmt.Sprintf("ccms-suspect/%s/%d/%d", s.Key(), ms(start), ms(end))
+	return e.control(TypeSuspect, SchemaSuspect, canonical, s, detectedAt, d)
 }
 
 // HeartbeatData is the data of a heartbeat: every call of the stream whose

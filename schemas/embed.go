@@ -30,6 +30,7 @@ const (
 	SchemaCallCompleted = SchemaBase + "call-completed.v1.schema.json"
 	SchemaCallUnended   = SchemaBase + "call-unended.v1.schema.json"
 	SchemaGap           = SchemaBase + "stream-gap.v1.schema.json"
+	SchemaSuspect       = SchemaBase + "stream-suspect.v1.schema.json"
 	SchemaDaySealed     = SchemaBase + "stream-day-sealed.v2.schema.json"
 	SchemaDaySealedV1   = SchemaBase + "stream-day-sealed.v1.schema.json"
 	SchemaHeartbeat     = SchemaBase + "stream-heartbeat.v1.schema.json"
@@ -45,6 +46,8 @@ func SchemaFor(eventType string) string {
 		return SchemaCallUnended
 	case TypeGap:
 		return SchemaGap
+	case TypeSuspect:
+		return SchemaSuspect
 	case TypeDaySealed:
 		return SchemaDaySealed
 	case TypeDaySealedV1:
@@ -61,7 +64,7 @@ func SchemaFor(eventType string) string {
 // (SchemaFor): those the encoder writes and TypeDaySealedV1, which it no
 // longer writes.
 func Types() []string {
-	return []string{TypeCallCompleted, TypeCallUnended, TypeGap, TypeDaySealed, TypeDaySealedV1, TypeHeartbeat, TypeQuarantined}
+	return []string{TypeCallCompleted, TypeCallUnended, TypeGap, TypeSuspect, TypeDaySealed, TypeDaySealedV1, TypeHeartbeat, TypeQuarantined}
 }
 
 var compiled = sync.OnceValues(compile)

@@ -23,6 +23,8 @@ const (
 	TypeCallCompleted = "com.huawei.ccms.call.completed.v1"
 	TypeCallUnended   = "com.huawei.ccms.call.unended.v1"
 	TypeGap           = "com.huawei.ccms.stream.gap.v1"
+	// TypeSuspect is a span read only as far as the server would page it.
+	TypeSuspect = "com.huawei.ccms.stream.suspect.v1"
 	// TypeDaySealed is the day-sealed record the encoder writes (v2).
 	TypeDaySealed = "com.huawei.ccms.stream.day.sealed.v2"
 	// TypeDaySealedV1 is the day-sealed record of earlier releases, which

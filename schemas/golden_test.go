@@ -131,6 +131,8 @@ func goldenEvents(t testing.TB) map[string]Event {
 		"call-completed-hashed":     must(t)(hashed.CallCompleted(answeredCall(), false)),
 		"stream-gap": plain.Gap(Stream{CCID: 1, VDN: 25, Dir: In}, time.Date(2026, 3, 27, 22, 0, 0, 0, time.UTC),
 			time.Date(2026, 3, 28, 0, 0, 0, 0, time.UTC), at),
+		"stream-suspect": plain.Suspect(Stream{CCID: 1, VDN: 25, Dir: Out}, time.Date(2026, 3, 29, 9, 0, 0, 0, time.UTC),
+			time.Date(2026, 3, 29, 9, 0, 1, 0, time.UTC), "received 37 rows, count says 40 (3 reads, and the span cannot be split below 1s)", at),
 		"stream-day-sealed-v2-complete": plain.DaySealed(Stream{CCID: 1, VDN: 25, Dir: Out}, completeSeal(), at),
 		"stream-day-sealed-v2-incomplete": masked.DaySealed(Stream{CCID: 1, VDN: 4999, Dir: In}, incompleteSeal(),
 			at.Add(45*time.Hour)),
