@@ -58,9 +58,10 @@ func TestE2EPoisonRowsAreQuarantinedOnceAndTheGoodRowsPublished(t *testing.T) {
 }
 
 // A server whose count is per page, one whose pages hold 37 rows whatever
-// the limit, and one that does both (which looks exactly like a truthful
-// short page until the page after it is asked for): every call is read and
-// published.
+// the limit, one that does both (which looks exactly like a truthful short
+// page until the page after it is asked for), and one that ignores offset
+// while a first start reads windows of hundreds of rows: every call is read
+// and published.
 func TestE2EPagesThatLieLoseNothing(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	for _, tc := range []struct {
@@ -70,6 +71,7 @@ func TestE2EPagesThatLieLoseNothing(t *testing.T) {
 		{"count per page", ccmssim.Faults{CountPerPage: true}},
 		{"pages capped at 37 rows", ccmssim.Faults{PageCap: 37}},
 		{"count per page and pages capped at 37 rows", ccmssim.Faults{CountPerPage: true, PageCap: 37}},
+		{"offset ignored, every first window far fuller than a page", ccmssim.Faults{IgnoreOffset: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := kafkatest.Topic(t, brokers, 6)

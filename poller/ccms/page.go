@@ -367,21 +367,24 @@ type pageSizes struct {
 }
 
 // probe reports whether a short first page of rows rows, for limit, is
-// worth one request to check that nothing follows it: when it is the
-// fullest short page yet. A server that caps its pages and counts per page
-// answers every larger window with the same short page, so the first
-// truncated window is caught; a faithful server costs a probe only each time
-// its fullest short page grows, a few dozen in a process's life.
+// worth one request to check that nothing follows it: when it is at least
+// as full as every short page before it. A server that caps its pages and
+// counts per page answers every larger window with a page of exactly the
+// cap, never less full than a short page it gave before, so every truncated
+// window is caught, also when a true window of exactly the cap came first or
+// several are read at once. A faithful server costs a probe only for a
+// short page as full as its fullest so far: a few dozen as that grows,
+// then the rare page of that size.
 func (ps *pageSizes) probe(rows, limit int) bool {
 	if rows <= 0 || rows >= limit {
 		return false
 	}
 	for {
 		f := ps.fullest.Load()
-		if int64(rows) <= f {
+		if int64(rows) < f {
 			return false
 		}
-		if ps.fullest.CompareAndSwap(f, int64(rows)) {
+		if int64(rows) == f || ps.fullest.CompareAndSwap(f, int64(rows)) {
 			return true
 		}
 	}

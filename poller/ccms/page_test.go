@@ -502,3 +502,24 @@ func TestReadWindowWithMaxRows(t *testing.T) {
 		})
 	}
 }
+
+// A window of exactly the cap's size read first looks like any short
+// window; the truncated windows after it are caught all the same.
+func TestCappedPagesCountedPerPageAreCaughtAfterATrueWindowOfTheCapsSize(t *testing.T) {
+	f := &fakeCCMS{t: t}
+	f.addCalls("first", 37, winStart, winStart.Add(time.Hour)) // exactly the cap, truthfully
+	f.addCalls("rest", 200, winStart.Add(time.Hour), winEnd)
+	f.countPerPage, f.pageCap = true, 37
+	c, _ := newTestClient(t, testConfig(t, startTLS(t, f)))
+	first := testWin
+	first.End = winStart.Add(time.Hour)
+	if rd, err := c.ReadWindow(t.Context(), first); err != nil || len(rd.Calls) != 37 {
+		t.Fatalf("the first hour: %d calls, %v; want 37", len(rd.Calls), err)
+	}
+	rest := testWin
+	rest.Start = winStart.Add(time.Hour)
+	rd, err := c.ReadWindow(t.Context(), rest)
+	if err != nil || len(rd.Calls) != 200 {
+		t.Fatalf("the rest: %d calls, %v; want all 200", len(rd.Calls), err)
+	}
+}
