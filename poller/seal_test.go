@@ -33,6 +33,25 @@ func seals(t *testing.T, pub *fakePublisher) []schemas.DaySealedData {
 	return out
 }
 
+// runPastYesterdaysSeal runs one stream whose cursor stands just before
+// midnight over src for five hours, past yesterday's reconciliation, and
+// returns what it published.
+func runPastYesterdaysSeal(t *testing.T, src poller.Source, midnight time.Time) *fakePublisher {
+	t.Helper()
+	store := openStore(t)
+	if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	pub := &fakePublisher{}
+	p := oneStreamPoller(t, store, src, pub, 0)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Hour)
+	defer cancel()
+	if err := p.Work(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
 // A day with a quarantined row is sealed, but not called complete, and the
 // seal says how many rows were set aside.
 func TestADayWithAQuarantinedRowIsNotSealedComplete(t *testing.T) {
@@ -41,17 +60,7 @@ func TestADayWithAQuarantinedRowIsNotSealedComplete(t *testing.T) {
 		src := readSource{ccms.Read{
 			Calls: []ccms.Call{completedCall("good", "13800138000", midnight.Add(-time.Hour))},
 			Bad:   []ccms.BadRow{{Raw: json.RawMessage(`null`), Reason: "row is null, not an object"}}}}
-		store := openStore(t)
-		if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		pub := &fakePublisher{}
-		p := oneStreamPoller(t, store, src, pub, 0)
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Hour)
-		defer cancel()
-		if err := p.Work(ctx); err != nil {
-			t.Fatal(err)
-		}
+		pub := runPastYesterdaysSeal(t, src, midnight)
 		got := seals(t, pub)
 		if len(got) != 1 || got[0].Complete || got[0].Quarantined != 1 || got[0].Published != 1 {
 			t.Fatalf("seals %+v, want yesterday sealed incomplete with 1 call and 1 quarantined row", got)
@@ -114,17 +123,7 @@ func TestASuspectSpanIsReportedOnTheControlTopic(t *testing.T) {
 		src := readSource{ccms.Read{
 			Calls:   []ccms.Call{completedCall("good", "13800138000", midnight.Add(-time.Hour))},
 			Suspect: []ccms.Suspect{span}}}
-		store := openStore(t)
-		if err := store.SetCursor("1/1/in", midnight.Add(-time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		pub := &fakePublisher{}
-		p := oneStreamPoller(t, store, src, pub, 0)
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Hour)
-		defer cancel()
-		if err := p.Work(ctx); err != nil {
-			t.Fatal(err)
-		}
+		pub := runPastYesterdaysSeal(t, src, midnight)
 		pub.mu.Lock()
 		ids := map[string]bool{}
 		for _, e := range pub.control {

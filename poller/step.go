@@ -14,6 +14,10 @@ import (
 // outcome is what a turn tells the scheduler.
 type outcome struct {
 	fetched int  // rows read
+	// active: the turn found news (a call published, a call first seen
+	// running): a fresh stream keeps its base interval; otherwise it
+	// stretches. Rows read again (the lookback, a folded sweep) are not news.
+	active bool
 	behind  bool // fresh: more to catch up, come back at once
 	idle    bool // fresh: nothing to read yet
 	wait    time.Time
@@ -40,7 +44,7 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 		switch {
 		case out.behind:
 			next.lane, next.due = laneBackfill, done
-		case out.fetched == 0:
+		case !out.active:
 			ls.interval = min(p.cfg.MaxInterval, ls.interval*3/2)
 			next.lane, next.due = laneFresh, done.Add(ls.interval)
 		default:
@@ -132,7 +136,7 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 	}
 	fetched := len(r.Calls) + len(r.Bad)
 	p.report(ctx, ls, pl, fetched, n, now)
-	return outcome{fetched: fetched, behind: pl.behind, wait: pl.wait}, nil
+	return outcome{fetched: fetched, active: n > 0 || len(c.pending) > 0, behind: pl.behind, wait: pl.wait}, nil
 }
 
 // report tells what a committed turn did, in its lane's words.
