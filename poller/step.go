@@ -13,14 +13,13 @@ import (
 
 // outcome is what a turn tells the scheduler.
 type outcome struct {
-	fetched int  // rows read
 	// active: the turn found news (a call published, a call first seen
 	// running): a fresh stream keeps its base interval; otherwise it
 	// stretches. Rows read again (the lookback, a folded sweep) are not news.
 	active bool
-	behind  bool // fresh: more to catch up, come back at once
-	idle    bool // fresh: nothing to read yet
-	wait    time.Time
+	behind bool // fresh: more to catch up, come back at once
+	idle   bool // fresh: nothing to read yet
+	wait   time.Time
 	// skipped: the turn had nothing to do and used neither CC-CMS nor
 	// Kafka, so its success says nothing about them.
 	skipped bool
@@ -136,7 +135,7 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 	}
 	fetched := len(r.Calls) + len(r.Bad)
 	p.report(ctx, ls, pl, fetched, n, now)
-	return outcome{fetched: fetched, active: n > 0 || len(c.pending) > 0, behind: pl.behind, wait: pl.wait}, nil
+	return outcome{active: n > 0 || len(c.pending) > 0, behind: pl.behind, wait: pl.wait}, nil
 }
 
 // report tells what a committed turn did, in its lane's words.
