@@ -28,6 +28,9 @@ func (d *density) learn(count int, span time.Duration) {
 	}
 }
 
+// maxSpanSecs is a span no window reaches: the API holds about two days.
+const maxSpanSecs = 365 * 24 * 3600
+
 func (d density) known() bool { return d.secs > 0 }
 
 // span is the length of a window expected to hold n rows, at least a second;
@@ -36,8 +39,11 @@ func (d density) span(n int) time.Duration {
 	if !d.known() || d.rows <= 0 {
 		return 0
 	}
-	s := time.Duration(float64(n) * d.secs / d.rows * float64(time.Second))
-	return max(s, time.Second)
+	secs := float64(n) * d.secs / d.rows
+	if secs >= maxSpanSecs {
+		return 0 // beyond any window (and beyond what a Duration holds)
+	}
+	return max(time.Duration(secs*float64(time.Second)), time.Second)
 }
 
 // expect is how many rows a window of span is expected to hold; 0 when

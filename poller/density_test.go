@@ -175,3 +175,15 @@ func TestAFirstStartInModeBothRecordsWhatItSkipsAsAGap(t *testing.T) {
 		})
 	}
 }
+
+// A stream whose reads decayed to a trace of a row over half a day asks for
+// a span no Duration holds: that is no limit, not an overflow to a second.
+func TestATraceOfARowOverLongReadsIsNoLimit(t *testing.T) {
+	d := density{rows: 0.0037, secs: 43187}
+	if s := d.span(1000); s != 0 {
+		t.Errorf("span %v, want 0 (no limit)", s)
+	}
+	if s := known(500).span(1000); s != 2*time.Hour {
+		t.Errorf("500 rows an hour: span %v for 1000 rows, want 2h", s)
+	}
+}
