@@ -31,6 +31,10 @@ type plan struct {
 	behind bool
 	// idle: the fresh cursor is already at now minus the lag.
 	idle bool
+	// activeFrom: rows written since then are recent activity, which keeps
+	// a fresh stream at its base interval (the fresh window's start before
+	// a sweep was folded in; zero outside the fresh lanes).
+	activeFrom time.Time
 	// maxRows, when positive, is the most rows the read may return in one
 	// batch: a window found to hold more is read again narrower
 	// (ccms.Window.MaxRows).
@@ -101,7 +105,7 @@ func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 		wc.MaxSpan = min(wc.MaxSpan, s)
 	}
 	fp := PlanFresh(cursor, now, pl.reach, wc)
-	p := plan{read: fp.Read, behind: fp.Behind, idle: fp.Idle, maxRows: pl.cfg.WindowRows * 3 / 2}
+	p := plan{read: fp.Read, behind: fp.Behind, idle: fp.Idle, maxRows: pl.cfg.WindowRows * 3 / 2, activeFrom: fp.Read.Start}
 	// A new stream commits its first cursor even when there is nothing to
 	// read yet (START_AT=now with a lookback no longer than the lag).
 	if fp.Idle && fp.Gap.Empty() && !st.Cursor.IsZero() {

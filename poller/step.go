@@ -13,9 +13,10 @@ import (
 
 // outcome is what a turn tells the scheduler.
 type outcome struct {
-	// active: the turn found news (a call published, a call first seen
-	// running): a fresh stream keeps its base interval; otherwise it
-	// stretches. Rows read again (the lookback, a folded sweep) are not news.
+	// active: the turn found activity (a call published, a call first seen
+	// running, a row written since the fresh window's start): a fresh stream
+	// keeps its base interval; otherwise it stretches. Older rows a folded
+	// sweep reads again are not activity.
 	active bool
 	behind bool // fresh: more to catch up, come back at once
 	idle   bool // fresh: nothing to read yet
@@ -135,7 +136,21 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 	}
 	fetched := len(r.Calls) + len(r.Bad)
 	p.report(ctx, ls, pl, fetched, n, now)
-	return outcome{active: n > 0 || len(c.pending) > 0, behind: pl.behind, wait: pl.wait}, nil
+	return outcome{active: n > 0 || len(c.pending) > 0 || writtenSince(r.Calls, pl.activeFrom), behind: pl.behind, wait: pl.wait}, nil
+}
+
+// writtenSince reports whether a row of calls was written (logDate) at or
+// after from; never for a zero from.
+func writtenSince(calls []ccms.Call, from time.Time) bool {
+	if from.IsZero() {
+		return false
+	}
+	for _, c := range calls {
+		if !c.LogDate.Before(from) {
+			return true
+		}
+	}
+	return false
 }
 
 // report tells what a committed turn did, in its lane's words.
