@@ -196,6 +196,10 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Owns filters the configured streams (sharding); nil owns all.
 	Owns func(Stream) bool
+	// ClockOffset is the server's clock minus ours (ccms.Client.ClockOffset):
+	// a step plans with the server's now, so windows end at its now minus the
+	// lag. Nil: zero.
+	ClockOffset func() time.Duration
 	// PageSize is the rows of one page the Source reads
 	// (ccms.Client.PageSize); 0 means 100.
 	PageSize int
@@ -226,6 +230,7 @@ type Poller struct {
 	onPub   func([]schemas.Event)
 
 	maxEventBytes int
+	clockOffset   func() time.Duration
 
 	sched   *scheduler
 	streams []*live
@@ -268,7 +273,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	d = d.withDefaults()
 	p := &Poller{
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
-		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes,
+		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes, clockOffset: d.ClockOffset,
 		planner: planner{cfg: cfg, reach: d.Reach, pageSize: d.PageSize,
 			wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}},
 	}
@@ -315,6 +320,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.PageSize <= 0 {
 		d.PageSize = 100
+	}
+	if d.ClockOffset == nil {
+		d.ClockOffset = func() time.Duration { return 0 }
 	}
 	return d
 }

@@ -31,9 +31,15 @@ type outcome struct {
 // once.
 func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 	ls := p.streams[t.stream]
-	out, err := p.step(ctx, ls, t.lane, time.Now())
+	// The step plans with the server's clock; the scheduler keeps ours, so
+	// the times a step asks to come back at are turned back into ours.
+	off := p.clockOffset()
+	out, err := p.step(ctx, ls, t.lane, time.Now().Add(off))
 	p.m.steps.WithLabelValues(t.lane.String(), result(err)).Inc()
 	done := time.Now()
+	if !out.wait.IsZero() {
+		out.wait = out.wait.Add(-off)
+	}
 	if err != nil {
 		return p.retry(ctx, ls, t, err, done), false, err
 	}

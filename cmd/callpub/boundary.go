@@ -56,7 +56,7 @@ func (d *boundaryDetector) show() {
 func (d *boundaryDetector) detect(ctx context.Context) bool {
 	pctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	p, err := d.client.ProbeBoundary(pctx, d.stream, time.Now())
+	p, err := d.client.ProbeBoundary(pctx, d.stream, d.client.Now())
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("could not ask CC-CMS whose midnight bounds its range; using both (the stricter reading) until it answers; "+

@@ -16,7 +16,7 @@ var ccmsHelp = map[string]string{
 	"CCMS_SIGN_EMPTY_QUERY_LINE":       "sign with an empty query line (a 401 diagnostic, ccms-api.md A2)",
 	"CCMS_SIGN_BLANK_LINE_BEFORE_BODY": "sign with a blank line before the body (a 401 diagnostic, A4)",
 	"CCMS_SIGN_ENCODING":               "signature encoding: hex, or base64 (a 401 diagnostic, A4)",
-	"CCMS_CLOCK_OFFSET":                "added to the local clock for signature timestamps",
+	"CCMS_CLOCK_OFFSET":                "the server's clock minus ours, for signatures, window ends and day bounds; 0s: learned from its Date headers",
 	"CCMS_CONTENT_TYPE":                "Content-Type sent and signed",
 	"CCMS_HOST_HEADER":                 "Host header sent and signed instead of the URL's host",
 	"CCMS_DATES_AS_STRINGS":            "send beginDate/endDate as JSON strings",

@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	p, err := poller.New(cfg.Poll, poller.Deps{
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
 		Reach: client.Reach(), Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
-		MaxEventBytes: pub.MaxMessageBytes(), PageSize: client.PageSize(),
+		MaxEventBytes: pub.MaxMessageBytes(), PageSize: client.PageSize(), ClockOffset: client.ClockOffset,
 	})
 	if err != nil {
 		return err
@@ -151,6 +151,13 @@ func newClient(cfg ccms.Config, logger *slog.Logger, reg prometheus.Registerer, 
 	client, err := ccms.NewClient(cfg, ccms.Deps{Logger: logger, Limiter: budget, Observe: observe, Transport: rt})
 	if err != nil {
 		return nil, configError(err)
+	}
+	offset := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "callpub_ccms_clock_offset_seconds",
+		Help: "CC-CMS's clock minus this host's, learned from its Date headers (or CALLPUB_CCMS_CLOCK_OFFSET); windows, day bounds and signatures follow the server's clock.",
+	}, func() float64 { return client.ClockOffset().Seconds() })
+	if err := reg.Register(offset); err != nil {
+		return nil, err
 	}
 	return client, nil
 }

@@ -30,7 +30,7 @@ func (c *Client) QueryCalls(ctx context.Context, q Query) (Page, error) {
 
 // queryCalls is QueryCalls that also returns the number of HTTP attempts.
 func (c *Client) queryCalls(ctx context.Context, q Query) (Page, int, error) {
-	if err := q.validate(c.now(), c.reach); err != nil {
+	if err := q.validate(c.Now(), c.reach); err != nil {
 		return Page{}, 0, fmt.Errorf("query calls %v: %w", q, err)
 	}
 	body, err := q.body(c.datesAsStr)
@@ -97,17 +97,19 @@ func (c *Client) attempt(ctx context.Context, body []byte) (Page, Outcome, error
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	signedAt := c.now().Add(c.clockOffset)
+	signedAt := c.Now()
 	req, err := c.newRequest(actx, body, signedAt)
 	if err != nil {
 		return Page{}, out(0, err), err
 	}
+	sent := c.now()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		err = c.transportError(ctx, err)
 		return Page{}, out(0, err), err
 	}
 	defer resp.Body.Close()
+	c.clock.observe(c.log, resp.Header.Get("Date"), sent, c.now())
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		// Headers arrived but the body broke off: a cut connection or a timeout.

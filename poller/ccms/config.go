@@ -66,7 +66,9 @@ type Config struct {
 	// SignEncoding is the signature's encoding, "hex" (Huawei's code) or
 	// "base64" (A4, one port). "" means hex. A diagnostic switch for a 401.
 	SignEncoding string `env:"SIGN_ENCODING, default=hex"`
-	// ClockOffset is added to the local clock for the signature timestamp (A7).
+	// ClockOffset, when not zero, is the server's clock minus ours, used for
+	// signature timestamps (A7), window ends and the API's day bounds instead
+	// of the offset learned from the server's Date headers.
 	ClockOffset time.Duration `env:"CLOCK_OFFSET, default=0s"`
 	// ContentType is sent (and signed, if content-type is signed) exactly as
 	// written (A6). "" means "application/json; charset=UTF-8".
@@ -165,7 +167,7 @@ type Client struct {
 	baseDelay   time.Duration
 	maxDelay    time.Duration
 	maxBody     int64
-	clockOffset time.Duration
+	clock       *serverClock
 	maxInFlight int
 	pageSize    int           // ReadWindow's rows per page
 	maxPages    int           // ReadWindow splits a window needing more pages
@@ -231,7 +233,7 @@ func newClient(cfg Config, deps Deps) *Client {
 		baseDelay:   cmp.Or(cfg.RetryBaseDelay, 500*time.Millisecond),
 		maxDelay:    cmp.Or(cfg.RetryMaxDelay, 30*time.Second),
 		maxBody:     cmp.Or(cfg.MaxBodyBytes, 4<<20),
-		clockOffset: cfg.ClockOffset,
+		clock:       &serverClock{manual: cfg.ClockOffset},
 		maxInFlight: cmp.Or(cfg.MaxInFlight, 4),
 		capped:      &capNotice{},
 		pages:       &pageSizes{},

@@ -49,7 +49,7 @@ func TestConfigLoadsFromTheEnvironmentWithItsDefaults(t *testing.T) {
 	opts := cmp.AllowUnexported(Client{}, signer{}, variant{}, Reach{})
 	ignore := cmp.FilterPath(func(p cmp.Path) bool {
 		switch p.Last().String() {
-		case ".http", ".log", ".observe", ".now", ".loc", ".Loc", ".capped", ".detected", ".pages", ".slots":
+		case ".http", ".log", ".observe", ".now", ".loc", ".Loc", ".capped", ".detected", ".pages", ".slots", ".clock":
 			return true
 		}
 		return false

@@ -97,6 +97,9 @@ func (s *Sim) serveQuery(w http.ResponseWriter, r *http.Request) {
 	var q query
 	out := outcome{status: http.StatusOK}
 	defer func() { s.logRequest(r, q, out, time.Since(started)) }()
+	// The Date of every answer is the simulator's clock, as a real server's
+	// is its own: clients learn the server's clock from it.
+	w.Header().Set("Date", s.set.clock.Now().UTC().Format(http.TimeFormat))
 
 	q, ok := s.admit(w, r, &out)
 	if !ok {
