@@ -151,6 +151,25 @@ func (c Config) Validate() error {
 	if c.WindowRows < 1 {
 		bad("WindowRows", "must be at least 1, got %d", c.WindowRows)
 	}
+	c.validateRereads(bad)
+	if c.Heartbeat <= 0 {
+		bad("Heartbeat", "must be positive, got %v", c.Heartbeat)
+	}
+	if c.StartAt != "horizon" && c.StartAt != "now" {
+		bad("StartAt", "%q is not horizon or now", c.StartAt)
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		bad("RetryBase", "%v must be positive and at most CALLPUB_POLL_RETRY_MAX (%v)", c.RetryBase, c.RetryMax)
+	}
+	if c.StepTimeout < time.Second {
+		bad("StepTimeout", "%v is below 1s", c.StepTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// validateRereads checks the settings of the lanes that read time again:
+// sweeps, the reconciliation and the last-chance read.
+func (c Config) validateRereads(bad func(field, format string, a ...any)) {
 	if c.SweepInterval <= 0 {
 		bad("SweepInterval", "must be positive, got %v", c.SweepInterval)
 	}
@@ -167,19 +186,6 @@ func (c Config) Validate() error {
 		bad("LastChanceBefore", "%v must be above 0 and below 24h minus CALLPUB_RECONCILE_DELAY (%v): after the reconciliation, before the day is gone",
 			c.LastChanceBefore, c.ReconcileDelay)
 	}
-	if c.Heartbeat <= 0 {
-		bad("Heartbeat", "must be positive, got %v", c.Heartbeat)
-	}
-	if c.StartAt != "horizon" && c.StartAt != "now" {
-		bad("StartAt", "%q is not horizon or now", c.StartAt)
-	}
-	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
-		bad("RetryBase", "%v must be positive and at most CALLPUB_POLL_RETRY_MAX (%v)", c.RetryBase, c.RetryMax)
-	}
-	if c.StepTimeout < time.Second {
-		bad("StepTimeout", "%v is below 1s", c.StepTimeout)
-	}
-	return errors.Join(errs...)
 }
 
 // Deps are the poller's collaborators.
