@@ -81,16 +81,7 @@ func TestE2EUpstreamOutageLosesNothingAndRecoversWithinSeconds(t *testing.T) {
 		t.Errorf("first successful request %v after the upstream's recovery, want at most %v", delay.Round(time.Millisecond), recoveryBound)
 	}
 
-	want := visibleBefore(f, back)
-	s.waitCommitted(t, want, time.Minute)
-	caughtUp := time.Since(back)
-	s.stop(t)
-	dups := checkTopicContains(t, brokers, topic, 3, want)
-	t.Logf("every call visible before the recovery committed %v after it; %d calls published, %d duplicates",
-		caughtUp.Round(time.Millisecond), len(want), dups)
-	if caughtUp > catchUpBound {
-		t.Errorf("every call visible before the recovery committed %v after it, want at most %v", caughtUp.Round(time.Millisecond), catchUpBound)
-	}
+	checkCaughtUp(t, s, f, brokers, topic, back, "recovery")
 }
 
 // The Kafka broker is unreachable for 60 seconds in the middle of a live run
@@ -142,16 +133,7 @@ func TestE2EKafkaOutageLosesNothingAndRecoversWithinSeconds(t *testing.T) {
 		t.Errorf("first event acknowledged %v after the broker's return, want at most %v", delay.Round(time.Millisecond), recoveryBound)
 	}
 
-	want := visibleBefore(f, restored)
-	s.waitCommitted(t, want, time.Minute)
-	caughtUp := time.Since(restored)
-	s.stop(t)
-	dups := checkTopicContains(t, brokers, topic, 3, want)
-	t.Logf("every call visible before the return committed %v after it; %d calls published, %d duplicates",
-		caughtUp.Round(time.Millisecond), len(want), dups)
-	if caughtUp > catchUpBound {
-		t.Errorf("every call visible before the return committed %v after it, want at most %v", caughtUp.Round(time.Millisecond), catchUpBound)
-	}
+	checkCaughtUp(t, s, f, brokers, topic, restored, "return")
 }
 
 // brokerBehind starts a broker of this test's own from jars that advertises
@@ -183,4 +165,21 @@ func brokerBehind(t *testing.T, addr string) *kafkatest.Broker {
 	}
 	t.Cleanup(b.Stop)
 	return b
+}
+
+// checkCaughtUp waits until every call visible before back (the
+// dependency's return, named by what) is committed, stops the service,
+// checks the topic holds them, and bounds how long after back that took.
+func checkCaughtUp(t *testing.T, s *service, f simFixture, brokers []string, topic string, back time.Time, what string) {
+	t.Helper()
+	want := visibleBefore(f, back)
+	s.waitCommitted(t, want, time.Minute)
+	caughtUp := time.Since(back)
+	s.stop(t)
+	dups := checkTopicContains(t, brokers, topic, 3, want)
+	t.Logf("every call visible before the %s committed %v after it; %d calls published, %d duplicates",
+		what, caughtUp.Round(time.Millisecond), len(want), dups)
+	if caughtUp > catchUpBound {
+		t.Errorf("every call visible before the %s committed %v after it, want at most %v", what, caughtUp.Round(time.Millisecond), catchUpBound)
+	}
 }
