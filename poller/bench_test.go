@@ -35,6 +35,8 @@ const steadyMarker = "steady-state-result: "
 
 // steadyResult is what one virtual hour of steady state measured.
 type steadyResult struct {
+	Poller       string  `json:"poller"`
+	Interval     float64 `json:"interval_s"` // the fixed pollers' interval, 0 for callpub
 	Streams      int     `json:"streams"`
 	Minutes      float64 `json:"minutes"`
 	Requests     int64   `json:"requests"`
@@ -55,81 +57,109 @@ type steadyResult struct {
 	WarmupMinute float64 `json:"warmup_minutes"`
 }
 
-// BenchmarkSteadyStateRequests measures the CC-CMS requests per minute of
-// 5,000 VDNs x 2 directions (10,000 streams) with 5% of the VDNs busy, after
-// a 30-minute warm-up, over one virtual hour with the production intervals
-// and no backfill (START_AT=now), and the freshness that buys: the delay from
-// a call's row becoming visible to its event being acknowledged (p50, p99,
-// max). It then prices a fixed-interval poller of the same freshness: one
-// that polls every stream every I = p99 delay (its worst case is its
-// interval), plus the same sweeps and extra pages, and reports the ratio; and
-// likewise one of equal median delay (I = 2 x p50). Calls that only a sweep
-// can find (a long talk puts their filter time behind the fresh lookback)
-// set the p99, so the p99 comparison flatters the fixed poller.
+// BenchmarkSteadyStateRequests measures the steady state of 5,000 VDNs x 2
+// directions (10,000 streams) with 5% of the VDNs busy, after a 30-minute
+// warm-up, over one virtual hour, no backfill (START_AT=now): the CC-CMS
+// requests per minute and the freshness they buy, the delay from a call's
+// row becoming visible to its event being acknowledged (p50, p90, p99, max).
 //
-// The poller runs in a synctest bubble in a child process (synctest needs a
+// Three pollers run on the same traffic, one after the other, and print side
+// by side:
+//
+//   - callpub with a request budget of steadyRate requests/s, which its
+//     pacer spends (pace.go);
+//   - fixed: callpub's windows (wide, sweeps folded in) with one fixed interval
+//     for every stream, chosen to make as many fresh polls as callpub did;
+//   - naive: a fixed-interval poller as one is usually built, reading the
+//     last 15 minutes of every stream every interval and sweeping 6 hours every
+//     15 minutes, its interval chosen to spend as many requests as callpub.
+//
+// Each poller runs in a synctest bubble in a child process (synctest needs a
 // *testing.T), so an hour and a half of virtual time costs only the CPU of the
-// requests.
+// requests (a few minutes per poller).
 func BenchmarkSteadyStateRequests(b *testing.B) {
-	var r steadyResult
+	var rs []steadyResult
 	for b.Loop() {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSteadyStateBubble$", "-test.count=1", "-test.timeout=15m")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSteadyStateBubble$", "-test.count=1", "-test.timeout=45m")
 		cmd.Env = append(os.Environ(), steadyEnv+"=1")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("steady-state child: %v\n%s", err, out.String())
 		}
-		found := false
+		rs = rs[:0]
 		sc := bufio.NewScanner(&out)
 		for sc.Scan() {
 			if rest, ok := strings.CutPrefix(sc.Text(), steadyMarker); ok {
+				var r steadyResult
 				if err := json.Unmarshal([]byte(rest), &r); err != nil {
 					b.Fatal(err)
 				}
-				found = true
+				rs = append(rs, r)
 			}
 		}
-		if !found {
-			b.Fatalf("no result from the child:\n%s", out.String())
+		if len(rs) != 3 {
+			b.Fatalf("%d results from the child, want 3:\n%s", len(rs), out.String())
 		}
 	}
-	perMin := float64(r.Requests) / r.Minutes
-	// The fixed poller reads every stream every p99 seconds with as many pages
-	// per fresh read as ours needed, and sweeps like ours.
-	pagesPerRead := float64(r.FreshPages) / float64(max(r.FreshReads, 1))
-	sweeps := float64(r.SweepPages) / r.Minutes
-	fixed := float64(r.Streams)*60/r.P99*pagesPerRead + sweeps
-	// The same at equal median: a fixed poller's median delay is half its
-	// interval, so I = 2 x p50.
-	fixedMedian := float64(r.Streams)*60/(2*r.P50)*pagesPerRead + sweeps
-	b.ReportMetric(float64(r.Streams), "streams")
-	b.ReportMetric(perMin, "req/min")
-	b.ReportMetric(float64(r.Calls), "calls")
-	b.ReportMetric(float64(r.Missing), "missing")
-	b.ReportMetric(r.P50, "p50_delay_s")
-	b.ReportMetric(r.P99, "p99_delay_s")
-	b.ReportMetric(r.Max, "max_delay_s")
-	b.ReportMetric(fixed, "fixed_req/min")
-	b.ReportMetric(perMin/fixed, "req_vs_fixed")
-	b.ReportMetric(r.P90, "p90_delay_s")
-	b.ReportMetric(fixedMedian, "fixed_p50_req/min")
-	b.ReportMetric(perMin/fixedMedian, "req_vs_fixed_p50")
-	b.ReportMetric(sweeps, "sweep_req/min")
-	b.ReportMetric(r.MaxFreshGap, "max_fresh_gap_s")
-	b.ReportMetric(r.P99FreshGap, "p99_stream_max_gap_s")
-	b.ReportMetric(r.RealSeconds, "child_real_s")
+	b.Logf("%-8s %9s %9s %6s %7s %7s %7s %7s %8s %9s", "poller", "interval", "req/min", "calls", "missing", "p50_s", "p90_s", "p99_s", "max_s", "sweep/min")
+	for _, r := range rs {
+		b.Logf("%-8s %9.0f %9.0f %6d %7d %7.1f %7.1f %7.1f %8.1f %9.0f", r.Poller, r.Interval, float64(r.Requests)/r.Minutes,
+			r.Calls, r.Missing, r.P50, r.P90, r.P99, r.Max, float64(r.SweepPages)/r.Minutes)
+	}
+	c, f, n := rs[0], rs[1], rs[2]
+	b.ReportMetric(float64(c.Streams), "streams")
+	b.ReportMetric(float64(c.Requests)/c.Minutes, "req/min")
+	b.ReportMetric(float64(c.Calls), "calls")
+	b.ReportMetric(float64(c.Missing+f.Missing+n.Missing), "missing")
+	b.ReportMetric(c.P50, "p50_delay_s")
+	b.ReportMetric(c.P90, "p90_delay_s")
+	b.ReportMetric(c.P99, "p99_delay_s")
+	b.ReportMetric(c.Max, "max_delay_s")
+	b.ReportMetric(float64(f.Requests)/f.Minutes, "fixed_req/min")
+	b.ReportMetric(c.P50/f.P50, "p50_vs_fixed")
+	b.ReportMetric(c.P99/f.P99, "p99_vs_fixed")
+	b.ReportMetric(float64(n.Requests)/n.Minutes, "naive_req/min")
+	b.ReportMetric(c.P50/n.P50, "p50_vs_naive")
+	b.ReportMetric(c.P99/n.P99, "p99_vs_naive")
+	b.ReportMetric(c.MaxFreshGap, "max_fresh_gap_s")
 }
 
+// steadyRate is callpub's request budget in the steady-state benchmark,
+// requests/s: binding, so the pacer decides where it goes.
+const steadyRate = 80
+
 // TestSteadyStateBubble is BenchmarkSteadyStateRequests' child: it runs only
-// with CALLPUB_BENCH_STEADY=1 and prints its result as one JSON line.
+// with CALLPUB_BENCH_STEADY=1 and prints each poller's result as one JSON line.
 func TestSteadyStateBubble(t *testing.T) {
 	if os.Getenv(steadyEnv) != "1" {
 		t.Skip("run by BenchmarkSteadyStateRequests")
 	}
+	const vdns, warmup, measure = 5000, 30 * time.Minute, time.Hour
+	c := runSteady(t, steadyPoller{name: "callpub", rate: steadyRate}, vdns, warmup, measure)
+	// The fixed poller makes as many fresh polls as callpub did.
+	iv := time.Duration(float64(c.Streams) * c.Minutes / float64(c.FreshReads) * float64(time.Minute))
+	runSteady(t, steadyPoller{name: "fixed", rate: 10000, interval: iv}, vdns, warmup, measure)
+	// The naive poller spends as many requests (see steadyState).
+	runSteady(t, steadyPoller{name: "naive", rate: 10000, naive: true, requestsPerMin: float64(c.Requests) / c.Minutes},
+		vdns, warmup, measure)
+}
+
+// steadyPoller is one poller of the benchmark.
+type steadyPoller struct {
+	name     string
+	rate     float64       // request budget, requests/s
+	interval time.Duration // fixed interval; 0: callpub's pacing
+	naive    bool          // the naive fixed-interval poller instead of callpub
+	// requestsPerMin: the naive poller's interval is set to spend this many.
+	requestsPerMin float64
+}
+
+// runSteady runs sp in its own bubble, prints its result line and returns it.
+func runSteady(t *testing.T, sp steadyPoller, vdns int, warmup, measure time.Duration) steadyResult {
 	real0 := time.Now()
 	var r steadyResult
-	synctest.Test(t, func(t *testing.T) { r = steadyState(t, 5000, 30*time.Minute, time.Hour) })
+	synctest.Test(t, func(t *testing.T) { r = steadyState(t, sp, vdns, warmup, measure) })
 	r.RealSeconds = time.Since(real0).Seconds()
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -137,14 +167,15 @@ func TestSteadyStateBubble(t *testing.T) {
 	}
 	os.Stdout.WriteString(steadyMarker + string(b) + "\n")
 	if r.Missing > 0 {
-		t.Errorf("%d of %d calls visible for 20 minutes were never published", r.Missing, r.Calls)
+		t.Errorf("%s: %d of %d calls visible for 20 minutes were never published", sp.name, r.Missing, r.Calls)
 	}
 	if r.Failing > 0 {
-		t.Errorf("%d streams failing at the end", r.Failing)
+		t.Errorf("%s: %d streams failing at the end", sp.name, r.Failing)
 	}
+	return r
 }
 
-func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyResult {
+func steadyState(t *testing.T, sp steadyPoller, vdns int, warmup, measure time.Duration) steadyResult {
 	start := time.Now()
 	cfg := baseConfig()
 	cfg.VDNs = make(poller.VDNSet, vdns)
@@ -152,8 +183,11 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 		cfg.VDNs[i] = i + 1
 	}
 	cfg.PollInterval, cfg.MaxInterval, cfg.Lookback, cfg.MaxSpan = 30*time.Second, 5*time.Minute, 15*time.Minute, 48*time.Hour
+	if sp.interval > 0 {
+		cfg.PollInterval, cfg.MaxInterval = sp.interval, sp.interval
+	}
 	cfg.SweepInterval, cfg.SweepLookback, cfg.StartAt = 15*time.Minute, 6*time.Hour, "now"
-	const rate, workers = 10000, 8
+	const workers = 8
 	cfg.RetryBase, cfg.RetryMax, cfg.StepTimeout = 2*time.Second, 5*time.Minute, 5*time.Minute
 
 	sim, err := ccmssim.New(ccmssim.Options{AK: "ak", SK: "sk", CCID: 1, VDNs: vdns, Seed: 42,
@@ -161,48 +195,48 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "callpub.db"), LockTimeout: time.Second, CCID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	budget := ccms.NewBudget(rate, workers)
-	client, err := ccms.NewClient(ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk", Rate: rate, MaxInFlight: workers},
+	budget := ccms.NewBudget(sp.rate, workers)
+	client, err := ccms.NewClient(ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk", Rate: sp.rate, MaxInFlight: workers},
 		ccms.Deps{Transport: simTransport{sim}, Limiter: budget, Observe: budget.Observe})
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := &countingSource{src: client, last: map[string]time.Time{}, gap: map[string]time.Duration{}}
-	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pub := &clockPublisher{at: map[string]time.Time{}}
-	p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
-		Budget: budget, Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), warmup+measure)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			if err := p.Work(ctx); err != nil {
-				t.Errorf("Work: %v", err)
-			}
-		})
+	var failing func() int
+	if sp.naive {
+		streams := poller.Streams(1, cfg.VDNs, cfg.Directions)
+		sp.interval = naiveInterval(sim, len(streams), start, sp.requestsPerMin)
+		for i, s := range streams {
+			wg.Go(func() { naivePoll(ctx, src, pub, s, sp.interval, time.Duration(i)*sp.interval/time.Duration(len(streams))) })
+		}
+		failing = func() int { return 0 }
+	} else {
+		p := newSteadyPoller(t, cfg, src, pub, budget)
+		for range workers {
+			wg.Go(func() {
+				if err := p.Work(ctx); err != nil {
+					t.Errorf("Work: %v", err)
+				}
+			})
+		}
+		failing = func() int { return p.Status(time.Now()).Failing }
 	}
 	time.Sleep(warmup) // virtual: the bubble's clock jumps once every worker waits
 	req0 := sim.Requests()
 	src.begin()
 	wg.Wait()
 	end := time.Now()
-	r := src.result(p.Streams())
-	r.Streams, r.Minutes, r.WarmupMinute = p.Streams(), measure.Minutes(), warmup.Minutes()
+	streams := len(cfg.VDNs) * len(cfg.Directions)
+	r := src.result(streams)
+	r.Poller, r.Interval = sp.name, sp.interval.Seconds()
+	r.Streams, r.Minutes, r.WarmupMinute = streams, measure.Minutes(), warmup.Minutes()
 	r.Requests = sim.Requests() - req0
-	r.Failing = p.Status(end).Failing
+	r.Failing = failing()
 
 	// Freshness: every call whose completed row became visible in the
 	// measured hour, except the last 20 minutes (a sweep's interval and more,
@@ -224,6 +258,80 @@ func steadyState(t *testing.T, vdns int, warmup, measure time.Duration) steadyRe
 	slices.Sort(delays)
 	r.P50, r.P90, r.P99, r.Max = quantile(delays, 0.5), quantile(delays, 0.9), quantile(delays, 0.99), quantile(delays, 1)
 	return r
+}
+
+func newSteadyPoller(t *testing.T, cfg poller.Config, src poller.Source, pub poller.Publisher, budget *ccms.Budget) *poller.Poller {
+	store, err := dedupe.Open(dedupe.Options{Path: filepath.Join(t.TempDir(), "callpub.db"), LockTimeout: time.Second, CCID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIPlain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := poller.New(cfg, poller.Deps{Source: src, Store: store, Publisher: pub, Encoder: enc,
+		Budget: budget, Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// naiveInterval is the interval at which the naive poller spends
+// requestsPerMin: its sweeps cost what each stream's last 6 hours hold, a
+// page per 100 rows and at least one, every 15 minutes; its fresh reads of
+// 15 minutes one page each (measured: 1.0x), the rest.
+func naiveInterval(sim *ccmssim.Sim, streams int, now time.Time, requestsPerMin float64) time.Duration {
+	rows := map[[2]int]int{}
+	for _, c := range sim.Oracle(now.Add(-6*time.Hour), now) {
+		in := 0
+		if c.Inbound {
+			in = 1
+		}
+		rows[[2]int{c.VDN, in}]++
+	}
+	pages := streams - len(rows) // streams with no rows: one page
+	for _, n := range rows {
+		pages += max(1, (n+99)/100)
+	}
+	sweepsPerMin := float64(pages) / 15
+	freshPerMin := max(requestsPerMin-sweepsPerMin, float64(streams)/15)
+	return time.Duration(float64(streams) / freshPerMin * float64(time.Minute))
+}
+
+// naivePoll is the naive fixed-interval poller of one stream: every
+// interval (first after phase) it reads the last 15 minutes up to now − 5 s,
+// every 15 minutes the last 6 hours, and "publishes" each completed call the
+// first time it sees it. Failed reads are tried again at the next poll.
+func naivePoll(ctx context.Context, src poller.Source, pub *clockPublisher, s poller.Stream, interval, phase time.Duration) {
+	const lag, lookback, sweepEvery, sweepLookback = 5 * time.Second, 15 * time.Minute, 15 * time.Minute, 6 * time.Hour
+	var lastSweep time.Time
+	timer := time.NewTimer(phase)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		back := lookback
+		if now.Sub(lastSweep) >= sweepEvery {
+			back, lastSweep = sweepLookback, now
+		}
+		r, err := src.ReadWindow(ctx, ccms.Window{Stream: s, Start: now.Add(-back), End: now.Add(-lag)})
+		if err == nil {
+			var events []schemas.Event
+			for _, c := range r.Calls {
+				if c.Completed() {
+					events = append(events, schemas.Event{ID: schemas.EventID(1, s.VDN, s.Dir.Inbound(), c.CallID)})
+				}
+			}
+			_ = pub.Publish(ctx, events...)
+		}
+		timer.Reset(interval)
+	}
 }
 
 func quantile(sorted []float64, q float64) float64 {

@@ -76,14 +76,20 @@ func TestAWindowsCountTeachesANarrowerWindow(t *testing.T) {
 func TestTheSweepIsFoldedIntoAFreshReadOnlyWhenItFitsInHalfAPage(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	cursor := now.Add(-time.Minute)
+	end := now.Add(-5 * time.Second) // the lag
 	tests := []struct {
-		name   string
-		d      density
-		folded bool
+		name      string
+		d         density
+		folded    bool
+		wantStart time.Time
 	}{
-		{name: "a stream of 5 rows an hour reads the sweep span at every poll", d: known(5), folded: true},
-		{name: "a stream of 20 rows an hour would fill more than half a page, so it sweeps apart", d: known(20)},
-		{name: "a stream with nothing known sweeps apart", d: density{}},
+		{name: "a stream of 5 rows an hour reads the sweep span at every poll", d: known(5), folded: true,
+			wantStart: now.Add(-6 * time.Hour)},
+		{name: "a stream of 20 rows an hour sweeps apart and reads back the 3 h 45 m that three quarters of a page hold",
+			d: known(20), wantStart: end.Add(-75 * time.Hour / 20)},
+		{name: "a stream of 6,000 rows an hour reads back no less than the lookback", d: known(6000),
+			wantStart: cursor.Add(-15 * time.Minute)},
+		{name: "a stream with nothing known sweeps apart", d: density{}, wantStart: cursor.Add(-15 * time.Minute)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,12 +98,8 @@ func TestTheSweepIsFoldedIntoAFreshReadOnlyWhenItFitsInHalfAPage(t *testing.T) {
 			if gotFolded != tc.folded {
 				t.Fatalf("folded = %v, want %v (read %v)", gotFolded, tc.folded, p.read)
 			}
-			wantStart := cursor.Add(-15 * time.Minute)
-			if tc.folded {
-				wantStart = now.Add(-6 * time.Hour)
-			}
-			if !p.read.Start.Equal(wantStart) {
-				t.Errorf("read starts %v, want %v", p.read.Start, wantStart)
+			if !p.read.Start.Equal(tc.wantStart) {
+				t.Errorf("read starts %v, want %v", p.read.Start, tc.wantStart)
 			}
 		})
 	}

@@ -31,10 +31,6 @@ type plan struct {
 	behind bool
 	// idle: the fresh cursor is already at now minus the lag.
 	idle bool
-	// activeFrom: rows written since then are recent activity, which keeps
-	// a fresh stream at its base interval (the fresh window's start before
-	// a sweep was folded in; zero outside the fresh lanes).
-	activeFrom time.Time
 	// maxRows, when positive, is the most rows the read may return in one
 	// batch: a window found to hold more is read again narrower
 	// (ccms.Window.MaxRows).
@@ -94,7 +90,9 @@ func (pl planner) start(now time.Time) (cursor time.Time, sealed string) {
 // reach). When the window, sweep span included, is expected to fit in half a
 // page, the sweep is folded in: the read starts where a sweep would, and
 // counts as one. A read that covers all of yesterday after its
-// reconciliation time seals the day, as the reconciliation would.
+// reconciliation time seals the day, as the reconciliation would. Otherwise
+// a caught-up stream's window reaches back as far as one page is expected to
+// hold (three quarters of it), never past the sweep's start.
 func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 	cursor, sealed := st.Cursor, ""
 	if cursor.IsZero() {
@@ -105,7 +103,7 @@ func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 		wc.MaxSpan = min(wc.MaxSpan, s)
 	}
 	fp := PlanFresh(cursor, now, pl.reach, wc)
-	p := plan{read: fp.Read, behind: fp.Behind, idle: fp.Idle, maxRows: pl.cfg.WindowRows * 3 / 2, activeFrom: fp.Read.Start}
+	p := plan{read: fp.Read, behind: fp.Behind, idle: fp.Idle, maxRows: pl.cfg.WindowRows * 3 / 2}
 	// A new stream commits its first cursor even when there is nothing to
 	// read yet (START_AT=now with a lookback no longer than the lag).
 	if fp.Idle && fp.Gap.Empty() && !st.Cursor.IsZero() {
@@ -125,9 +123,18 @@ func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 	}
 	if !st.Cursor.IsZero() && !fp.Behind && !p.read.Empty() && d.known() {
 		sw := SweepWindow(st.Cursor, oldestPending(st.Pending), now, pl.reach, pl.cfg.SweepLookback)
-		if sw.Start.Before(p.read.Start) && d.expect(p.read.End.Sub(sw.Start)) <= float64(pl.pageSize)/2 {
+		switch {
+		case !sw.Start.Before(p.read.Start):
+		case d.expect(p.read.End.Sub(sw.Start)) <= float64(pl.pageSize)/2:
 			p.read.Start = sw.Start
 			p.batch.LastSweep = &now
+		default:
+			// Widened to what one page holds, for the same one request: a
+			// call whose row comes long after its filter time (a long
+			// talk) is found by the next poll, not by the next sweep.
+			if s := d.span(pl.pageSize * 3 / 4); s > 0 {
+				p.read.Start = minTime(p.read.Start, maxTime(sw.Start, p.read.End.Add(-s)))
+			}
 		}
 	}
 	if sealed == "" {

@@ -43,7 +43,8 @@ type Source interface {
 // Budget is the shared request budget, read for metrics and /status.
 // *ccms.Budget implements it.
 type Budget interface {
-	Rate() float64 // current requests/s
+	Rate() float64  // current requests/s
+	Limit() float64 // configured requests/s, which the pacer spends (pace.go)
 }
 
 // Store is the durable state of every stream. *dedupe.Store implements it.
@@ -76,9 +77,15 @@ type Config struct {
 	VDNs         VDNSet        `env:"VDNS, required"`
 	Directions   Directions    `env:"DIRECTIONS, default=in,out"`
 	PollInterval time.Duration `env:"POLL_INTERVAL, default=30s"`
-	MaxInterval  time.Duration `env:"POLL_MAX_INTERVAL, default=5m"`
-	Lookback     time.Duration `env:"LOOKBACK, default=15m"`
-	Lag          time.Duration `env:"POLL_LAG, default=5s"`
+	// PollInterval and MaxInterval bound each stream's fresh interval; the
+	// pacer sets it in between from the stream's arrival rate and the
+	// budget (pace.go).
+	MaxInterval time.Duration `env:"POLL_MAX_INTERVAL, default=5m"`
+	// FreshnessTarget, when set, is a p99 delay the pacer prices: /status
+	// and callpub_poll_budget_needed_rps say what budget would reach it.
+	FreshnessTarget time.Duration `env:"FRESHNESS_TARGET, default=0s"`
+	Lookback        time.Duration `env:"LOOKBACK, default=15m"`
+	Lag             time.Duration `env:"POLL_LAG, default=5s"`
 	// MaxSpan caps how far one fresh read moves the cursor; below it, windows
 	// are sized by WindowRows. The default spans the API's whole reach.
 	MaxSpan time.Duration `env:"POLL_MAX_SPAN, default=48h"`
@@ -135,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval <= 0 {
 		bad("PollInterval", "must be positive, got %v", c.PollInterval)
+	}
+	if c.FreshnessTarget < 0 {
+		bad("FreshnessTarget", "must not be negative, got %v", c.FreshnessTarget)
 	}
 	if c.MaxInterval < c.PollInterval {
 		bad("MaxInterval", "%v is below CALLPUB_POLL_INTERVAL %v", c.MaxInterval, c.PollInterval)
@@ -239,6 +249,7 @@ type Poller struct {
 	clockOffset   func() time.Duration
 
 	sched   *scheduler
+	pace    *pacer
 	streams []*live
 	mu      sync.Mutex // guards the status fields of every live, and lastClockWarn
 	started time.Time
@@ -251,7 +262,6 @@ type live struct {
 	Stream
 	key string
 	// owned by the worker holding the stream (scheduler guarantees one):
-	interval      time.Duration
 	failures      int
 	lastHeartbeat time.Time
 	// state is the stream's durable state, loaded once by New and advanced
@@ -285,7 +295,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	}
 	for _, s := range Streams(cfg.CCID, cfg.VDNs, cfg.Directions) {
 		if p.owns(s) {
-			p.streams = append(p.streams, &live{Stream: s, key: s.Key(), interval: cfg.PollInterval})
+			p.streams = append(p.streams, &live{Stream: s, key: s.Key()})
 		}
 	}
 	if len(p.streams) == 0 {
@@ -297,6 +307,10 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	}
 	p.m = m
 	p.sched = newScheduler(len(p.streams), cfg.PollInterval)
+	p.pace = newPacer(len(p.streams), cfg.PollInterval, cfg.MaxInterval, cfg.FreshnessTarget, d.Budget.Limit, d.Logger)
+	if err := p.pace.instrument(d.Metrics); err != nil {
+		return nil, err
+	}
 	p.started = time.Now()
 	for i, ls := range p.streams {
 		if ls.state, err = p.store.State(ls.key); err != nil {

@@ -19,6 +19,7 @@ func (p *Poller) read(ctx context.Context, ls *live, pl plan, now time.Time) (cc
 	}
 	r, err := p.src.ReadWindow(ctx, ccms.Window{Stream: ls.Stream, Start: w.Start, End: w.End, MaxRows: pl.maxRows})
 	p.m.pages.Add(float64(r.Stats.Pages))
+	p.pace.spend(pl.lane, r.Stats.Requests)
 	p.m.splits.Add(float64(r.Stats.Splits))
 	if err != nil {
 		return ccms.Read{}, fmt.Errorf("read window %v: %w", w, err)

@@ -13,11 +13,6 @@ import (
 
 // outcome is what a turn tells the scheduler.
 type outcome struct {
-	// active: the turn found activity (a call published, a call first seen
-	// running, a row written since the fresh window's start): a fresh stream
-	// keeps its base interval; otherwise it stretches. Older rows a folded
-	// sweep reads again are not activity.
-	active bool
 	behind bool // fresh: more to catch up, come back at once
 	idle   bool // fresh: nothing to read yet
 	wait   time.Time
@@ -47,16 +42,12 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 	next := &turn{stream: t.stream, lane: t.lane}
 	switch t.lane {
 	case laneFresh, laneBackfill:
-		switch {
-		case out.behind:
+		if out.behind {
 			next.lane, next.due = laneBackfill, done
-		case !out.active:
-			ls.interval = min(p.cfg.MaxInterval, ls.interval*3/2)
-			next.lane, next.due = laneFresh, done.Add(ls.interval)
-		default:
-			ls.interval = p.cfg.PollInterval
-			next.lane, next.due = laneFresh, done.Add(ls.interval)
+			break
 		}
+		// The pacer spends the budget where the calls are (pace.go).
+		next.lane, next.due = laneFresh, done.Add(p.pace.interval(t.stream, ls.density, len(ls.state.Pending), done))
 	case laneSweep:
 		next.due = done.Add(p.cfg.SweepInterval)
 		if !out.wait.IsZero() {
@@ -142,21 +133,7 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 	}
 	fetched := len(r.Calls) + len(r.Bad)
 	p.report(ctx, ls, pl, fetched, n, now)
-	return outcome{active: n > 0 || len(c.pending) > 0 || writtenSince(r.Calls, pl.activeFrom), behind: pl.behind, wait: pl.wait}, nil
-}
-
-// writtenSince reports whether a row of calls was written (logDate) at or
-// after from; never for a zero from.
-func writtenSince(calls []ccms.Call, from time.Time) bool {
-	if from.IsZero() {
-		return false
-	}
-	for _, c := range calls {
-		if !c.LogDate.Before(from) {
-			return true
-		}
-	}
-	return false
+	return outcome{behind: pl.behind, wait: pl.wait}, nil
 }
 
 // report tells what a committed turn did, in its lane's words.

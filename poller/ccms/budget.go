@@ -135,6 +135,9 @@ func (b *Budget) Rate() float64 {
 	return b.rate
 }
 
+// Limit is the configured requests/s, which cuts never change.
+func (b *Budget) Limit() float64 { return b.max }
+
 // PushBackShare is the share of the evidence (see Budget) that pushed back,
 // 0 when there is none.
 func (b *Budget) PushBackShare() float64 {
