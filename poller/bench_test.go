@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -208,12 +209,15 @@ func steadyState(t *testing.T, sp steadyPoller, vdns int, warmup, measure time.D
 	defer cancel()
 	var wg sync.WaitGroup
 	var failing func() int
+	var calibrate func() time.Duration
 	if sp.naive {
 		streams := poller.Streams(1, cfg.VDNs, cfg.Directions)
-		sp.interval = naiveInterval(sim, len(streams), start, sp.requestsPerMin)
+		np := &naivePoller{}
+		np.interval.Store(int64(5 * time.Minute))
 		for i, s := range streams {
-			wg.Go(func() { naivePoll(ctx, src, pub, s, sp.interval, time.Duration(i)*sp.interval/time.Duration(len(streams))) })
+			wg.Go(func() { np.poll(ctx, src, pub, s, time.Duration(i)*5*time.Minute/time.Duration(len(streams))) })
 		}
+		calibrate = func() time.Duration { return np.calibrate(len(streams), sp.requestsPerMin) }
 		failing = func() int { return 0 }
 	} else {
 		p := newSteadyPoller(t, cfg, src, pub, budget)
@@ -226,7 +230,17 @@ func steadyState(t *testing.T, sp steadyPoller, vdns int, warmup, measure time.D
 		}
 		failing = func() int { return p.Status(time.Now()).Failing }
 	}
-	time.Sleep(warmup) // virtual: the bubble's clock jumps once every worker waits
+	if calibrate != nil {
+		// The naive poller's sweeps cost what they cost: measure a whole
+		// cycle of them at the end of the warm-up and set its interval to
+		// spend the rest on fresh reads.
+		time.Sleep(warmup - 15*time.Minute) // virtual
+		calibrate()
+		time.Sleep(15 * time.Minute)
+		sp.interval = calibrate()
+	} else {
+		time.Sleep(warmup) // virtual: the bubble's clock jumps once every worker waits
+	}
 	req0 := sim.Requests()
 	src.begin()
 	wg.Wait()
@@ -278,33 +292,38 @@ func newSteadyPoller(t *testing.T, cfg poller.Config, src poller.Source, pub pol
 	return p
 }
 
-// naiveInterval is the interval at which the naive poller spends
-// requestsPerMin: its sweeps cost what each stream's last 6 hours hold, a
-// page per 100 rows and at least one, every 15 minutes; its fresh reads of
-// 15 minutes one page each (measured: 1.0x), the rest.
-func naiveInterval(sim *ccmssim.Sim, streams int, now time.Time, requestsPerMin float64) time.Duration {
-	rows := map[[2]int]int{}
-	for _, c := range sim.Oracle(now.Add(-6*time.Hour), now) {
-		in := 0
-		if c.Inbound {
-			in = 1
-		}
-		rows[[2]int{c.VDN, in}]++
-	}
-	pages := streams - len(rows) // streams with no rows: one page
-	for _, n := range rows {
-		pages += max(1, (n+99)/100)
-	}
-	sweepsPerMin := float64(pages) / 15
-	freshPerMin := max(requestsPerMin-sweepsPerMin, float64(streams)/15)
-	return time.Duration(float64(streams) / freshPerMin * float64(time.Minute))
+// naivePoller is the naive fixed-interval poller: every interval each
+// stream reads the last 15 minutes up to now − 5 s, every 15 minutes the last
+// 6 hours instead, and "publishes" each completed call the first time it
+// sees it. Failed reads are tried again at the next poll.
+type naivePoller struct {
+	interval                        atomic.Int64 // nanoseconds
+	sweepReqs, freshReqs, freshPoll atomic.Int64
+	since                           time.Time
+	set                             time.Duration
 }
 
-// naivePoll is the naive fixed-interval poller of one stream: every
-// interval (first after phase) it reads the last 15 minutes up to now − 5 s,
-// every 15 minutes the last 6 hours, and "publishes" each completed call the
-// first time it sees it. Failed reads are tried again at the next poll.
-func naivePoll(ctx context.Context, src poller.Source, pub *clockPublisher, s poller.Stream, interval, phase time.Duration) {
+// calibrate, called twice 15 minutes apart, sets and returns the interval
+// that spends requestsPerMin with the sweeps measured in between.
+func (np *naivePoller) calibrate(streams int, requestsPerMin float64) time.Duration {
+	now := time.Now()
+	if np.since.IsZero() {
+		np.since = now
+		np.sweepReqs.Store(0)
+		np.freshReqs.Store(0)
+		np.freshPoll.Store(0)
+		return 0
+	}
+	mins := now.Sub(np.since).Minutes()
+	sweeps := float64(np.sweepReqs.Load()) / mins
+	perPoll := max(1, float64(np.freshReqs.Load())/float64(max(np.freshPoll.Load(), 1)))
+	fresh := max(requestsPerMin-sweeps, float64(streams)/15)
+	np.set = time.Duration(float64(streams) * perPoll / fresh * float64(time.Minute))
+	np.interval.Store(int64(np.set))
+	return np.set
+}
+
+func (np *naivePoller) poll(ctx context.Context, src poller.Source, pub *clockPublisher, s poller.Stream, phase time.Duration) {
 	const lag, lookback, sweepEvery, sweepLookback = 5 * time.Second, 15 * time.Minute, 15 * time.Minute, 6 * time.Hour
 	var lastSweep time.Time
 	timer := time.NewTimer(phase)
@@ -317,10 +336,17 @@ func naivePoll(ctx context.Context, src poller.Source, pub *clockPublisher, s po
 		}
 		now := time.Now()
 		back := lookback
-		if now.Sub(lastSweep) >= sweepEvery {
+		sweep := now.Sub(lastSweep) >= sweepEvery
+		if sweep {
 			back, lastSweep = sweepLookback, now
 		}
 		r, err := src.ReadWindow(ctx, ccms.Window{Stream: s, Start: now.Add(-back), End: now.Add(-lag)})
+		if sweep {
+			np.sweepReqs.Add(int64(r.Stats.Requests))
+		} else {
+			np.freshReqs.Add(int64(r.Stats.Requests))
+			np.freshPoll.Add(1)
+		}
 		if err == nil {
 			var events []schemas.Event
 			for _, c := range r.Calls {
@@ -330,7 +356,7 @@ func naivePoll(ctx context.Context, src poller.Source, pub *clockPublisher, s po
 			}
 			_ = pub.Publish(ctx, events...)
 		}
-		timer.Reset(interval)
+		timer.Reset(time.Duration(np.interval.Load()))
 	}
 }
 

@@ -42,7 +42,7 @@ import (
 // its turn (callpub_poll_budget_short says so).
 const (
 	paceShare    = 0.8  // of the budget's configured rate, for all lanes together
-	paceExponent = 0.35 // see above
+	paceExponent = 0.4 // see above
 	// prior: the rate a stream is assumed to have on top of what its reads
 	// showed, so a stream that has shown nothing is not polled never.
 	prior = 1.0 / 3600
