@@ -123,21 +123,44 @@ func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- minHeadroomDesc
 }
 
+// streamGauges are one stream's gauges: its watermark and pending calls.
+type streamGauges struct {
+	vdn     int
+	dir     Direction
+	w       time.Time
+	pending int
+}
+
+// Collect takes the watermarks under the poller's lock, then computes and
+// sends the gauges without it: a scrape of tens of thousands of samples
+// must not hold the workers' commits.
 func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 	p := c.p
 	now := time.Now()
+	snap, minW := c.snapshot(now)
+	for _, g := range snap {
+		vdn := strconv.Itoa(g.vdn)
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, now.Sub(g.w).Seconds(), vdn, string(g.dir))
+		ch <- prometheus.MustNewConstMetric(headroomDesc, prometheus.GaugeValue, Headroom(g.w, now, p.reach).Seconds(), vdn, string(g.dir))
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(g.pending), vdn, string(g.dir))
+	}
+	// Headroom only grows with the watermark: the earliest has the least.
+	ch <- prometheus.MustNewConstMetric(minHeadroomDesc, prometheus.GaugeValue, Headroom(minW, now, p.reach).Seconds())
+}
+
+// snapshot is every stream's gauges and the earliest watermark of all, read
+// under the poller's lock.
+func (c *streamCollector) snapshot(now time.Time) (snap []streamGauges, minW time.Time) {
+	p := c.p
+	snap = make([]streamGauges, 0, len(p.streams))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	minH := 0.0
 	for i, ls := range p.streams {
-		r := p.row(ls, now)
-		vdn := strconv.Itoa(ls.VDN)
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, r.LagSeconds, vdn, string(ls.Dir))
-		ch <- prometheus.MustNewConstMetric(headroomDesc, prometheus.GaugeValue, r.HeadroomSeconds, vdn, string(ls.Dir))
-		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(r.Pending), vdn, string(ls.Dir))
-		if i == 0 || r.HeadroomSeconds < minH {
-			minH = r.HeadroomSeconds
+		g := streamGauges{vdn: ls.VDN, dir: ls.Dir, w: p.watermark(ls, now), pending: len(ls.state.Pending)}
+		if i == 0 || g.w.Before(minW) {
+			minW = g.w
 		}
+		snap = append(snap, g)
 	}
-	ch <- prometheus.MustNewConstMetric(minHeadroomDesc, prometheus.GaugeValue, minH)
+	return snap, minW
 }
