@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,13 +71,30 @@ func idlePollerOf(t testing.TB, reg prometheus.Registerer, vdns VDNSet, owned ..
 	return p
 }
 
+// shape sets every stream of p: 1/2/in and 1/3/out failing, 1/4/in behind,
+// every stream but 1/4/out polled, all others caught up.
+func shape(p *Poller, now time.Time) {
+	for _, ls := range p.streams {
+		ls.state.Cursor = now.Add(-10 * time.Second)
+		ls.lastOK = now.Add(-5 * time.Second)
+		switch ls.key {
+		case "1/2/in", "1/3/out":
+			ls.lastErr, ls.lastErrAt = "http 503", now.Add(-time.Second)
+		case "1/4/in":
+			ls.state.Cursor = now.Add(-time.Hour)
+		case "1/4/out":
+			ls.lastOK = time.Time{}
+		}
+	}
+}
+
 func TestMetricsAreSentWithoutThePollersLock(t *testing.T) {
 	p := idlePoller(t, prometheus.NewRegistry())
 	ch := make(chan prometheus.Metric) // unbuffered: Collect waits on each send
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		(&streamCollector{p: p}).Collect(ch)
+		p.m.streams.Collect(ch)
 	}()
 	<-ch // Collect is sending: it must have let go of the lock
 	if !p.mu.TryLock() {
@@ -95,5 +114,67 @@ func TestMetricsAreSentWithoutThePollersLock(t *testing.T) {
 	}
 	if want := 3*len(p.streams) + 1; n != want {
 		t.Errorf("%d samples, want %d", n, want)
+	}
+}
+
+func TestAboveTheSeriesMaxStreamGaugesAreOnePerDirection(t *testing.T) {
+	tests := []struct {
+		name      string
+		max       int
+		perStream bool
+	}{
+		{"eight streams under a max of a thousand have a series each", DefaultStreamSeriesMax, true},
+		{"eight streams as many as the max have a series each", 8, true},
+		{"eight streams over a max of four have one series per direction", 4, false},
+		{"a max of 0 never exports per stream", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			p := idlePoller(t, reg)
+			now := time.Now()
+			shape(p, now)
+			pending := map[string]int{"1/1/in": 2, "1/2/in": 1, "1/3/out": 3}
+			for _, ls := range p.streams {
+				for i := range pending[ls.key] {
+					ls.state.Pending = append(ls.state.Pending, dedupe.Pending{CallID: strconv.Itoa(i), FilterTime: now.Add(-10 * time.Second)})
+				}
+			}
+			p.SetStreamSeriesMax(tt.max)
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]map[string]float64{} // metric -> labels -> value
+			for _, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					var labels []string
+					for _, l := range m.GetLabel() {
+						labels = append(labels, l.GetName()+"="+l.GetValue())
+					}
+					if got[mf.GetName()] == nil {
+						got[mf.GetName()] = map[string]float64{}
+					}
+					got[mf.GetName()][strings.Join(labels, ",")] = m.GetGauge().GetValue()
+				}
+			}
+			lag, pend := got["callpub_stream_lag_seconds"], got["callpub_pending_calls"]
+			if tt.perStream {
+				if len(lag) != 8 || pend["direction=in,vdn=1"] != 2 || pend["direction=out,vdn=3"] != 3 {
+					t.Errorf("lag series %v, pending %v; want 8 of each, by vdn and direction", lag, pend)
+				}
+				return
+			}
+			if len(lag) != 2 || lag["direction=in"] < 3600 || lag["direction=out"] > 3600 {
+				t.Errorf("lag %v, want the largest of each direction: an hour in, seconds out", lag)
+			}
+			if len(pend) != 2 || pend["direction=in"] != 3 || pend["direction=out"] != 3 {
+				t.Errorf("pending %v, want the sum of each direction: 3 and 3", pend)
+			}
+			h := got["callpub_horizon_headroom_seconds"]
+			if minH := got["callpub_min_horizon_headroom_seconds"][""]; len(h) != 2 || min(h["direction=in"], h["direction=out"]) != minH {
+				t.Errorf("headroom %v, want the least of each direction, the least of all being %v", h, minH)
+			}
+		})
 	}
 }

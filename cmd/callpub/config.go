@@ -33,6 +33,9 @@ type config struct {
 	Shard       string        `env:"SHARD"`
 	Shards      int           `env:"SHARDS"`
 	PodName     string        `env:"POD_NAME"`
+	// MetricsPerStreamMax: above this many owned streams, lag, headroom and
+	// pending are exported per direction (poller.SetStreamSeriesMax).
+	MetricsPerStreamMax int `env:"METRICS_PER_STREAM_MAX, default=1000"`
 	// EventMode is the CloudEvents content mode of every record; loadConfig
 	// hands it to Kafka (publisher.Config.EventMode, which has no variable).
 	EventMode schemas.Mode `env:"EVENT_MODE, default=structured"`
@@ -55,6 +58,8 @@ var helpText = map[string]string{
 	"SHARD":              "i/n: this replica owns the streams whose (ccId, VDN) hash falls in shard i of n",
 	"SHARDS":             "n: like SHARD, with i taken from the StatefulSet ordinal at the end of POD_NAME",
 	"POD_NAME":           "this pod's name (Kubernetes downward API), e.g. callpub-2; used with SHARDS",
+
+	"METRICS_PER_STREAM_MAX": "lag, horizon headroom and pending calls are exported per stream (3 series each) while this replica owns at most this many streams; above, one series per direction under the same names (largest lag, least headroom, sum of pending; /status has every stream); 0: never per stream",
 
 	"STATE_PRUNE_INTERVAL":   "how often the service drops seen-call days beyond the API's reach plus RETENTION_MARGIN (at most 24h; also once at start)",
 	"STATE_RETENTION_MARGIN": "seen calls are kept this long before the API's horizon (00:00 of yesterday); shorter risks duplicates, never loss",
@@ -229,6 +234,9 @@ func (c config) validate() error {
 	}
 	if c.PruneEvery <= 0 || c.PruneEvery > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("CALLPUB_STATE_PRUNE_INTERVAL: must be positive and at most 24h, got %v", c.PruneEvery))
+	}
+	if c.MetricsPerStreamMax < 0 {
+		errs = append(errs, fmt.Errorf("CALLPUB_METRICS_PER_STREAM_MAX: must not be negative, got %d", c.MetricsPerStreamMax))
 	}
 	if c.KeepMargin < 0 {
 		errs = append(errs, fmt.Errorf("CALLPUB_STATE_RETENTION_MARGIN: must not be negative, got %v", c.KeepMargin))

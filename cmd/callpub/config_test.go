@@ -52,6 +52,7 @@ func TestConfigErrorsAreOneLineNamingTheVariable(t *testing.T) {
 		{"a CA file that is not there", map[string]string{"CALLPUB_CCMS_CA_FILE": "/nonexistent/ca.pem"}, "config: CALLPUB_CCMS_CA_FILE: open /nonexistent/ca.pem: no such file or directory"},
 		{"a CC-CMS URL without https", map[string]string{"CALLPUB_CCMS_URL": "ftp://cms"}, `config: CALLPUB_CCMS_URL: scheme must be https (the API is HTTPS only), got "ftp"`},
 		{"an unknown event mode", map[string]string{"CALLPUB_EVENT_MODE": "json"}, `config: CALLPUB_EVENT_MODE: "json" is not structured or binary`},
+		{"a negative per-stream series maximum", map[string]string{"CALLPUB_METRICS_PER_STREAM_MAX": "-1"}, "config: CALLPUB_METRICS_PER_STREAM_MAX: must not be negative, got -1"},
 		{"a sweep shorter than the lookback", map[string]string{"CALLPUB_SWEEP_LOOKBACK": "1m"}, "config: CALLPUB_SWEEP_LOOKBACK: 1m0s must be between CALLPUB_LOOKBACK (15m0s) and 48h"},
 	}
 	for _, c := range cases {

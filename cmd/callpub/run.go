@@ -109,6 +109,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	if err != nil {
 		return err
 	}
+	p.SetStreamSeriesMax(cfg.MetricsPerStreamMax)
 	ret, err := newRetention(cfg, store, client.Reach(), logger, reg)
 	if err != nil {
 		return err
