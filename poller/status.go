@@ -1,6 +1,8 @@
 package poller
 
 import (
+	"cmp"
+	"slices"
 	"time"
 )
 
@@ -20,49 +22,124 @@ type StreamStatus struct {
 	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
 }
 
-// Status is the poller's state for /status.
+// Status is the poller's state for /status: a summary of every owned
+// stream, whatever the query, and the rows the query selected.
 type Status struct {
-	Now            time.Time      `json:"now"`
-	Started        time.Time      `json:"started"`
-	Streams        int            `json:"streams"`
-	BudgetRate     float64        `json:"request_budget_per_second"`
-	Queued         map[string]int `json:"queued_turns"`
-	Failing        int            `json:"streams_failing"`
-	Behind         int            `json:"streams_behind"`
-	MinHeadroomSec float64        `json:"min_horizon_headroom_seconds"`
+	Now        time.Time      `json:"now"`
+	Started    time.Time      `json:"started"`
+	Streams    int            `json:"streams"`
+	BudgetRate float64        `json:"request_budget_per_second"`
+	Queued     map[string]int `json:"queued_turns"`
+	Failing    int            `json:"streams_failing"`
+	Behind     int            `json:"streams_behind"`
+	// Unpolled counts the streams without a successful turn since the
+	// process started.
+	Unpolled       int     `json:"streams_unpolled"`
+	MinHeadroomSec float64 `json:"min_horizon_headroom_seconds"`
 	// Horizon is the earliest instant the API returns now, under DayBoundary
 	// in Zone (CALLPUB_CCMS_DAY_BOUNDARY_MODE, CALLPUB_CCMS_TIMEZONE).
-	Horizon     time.Time      `json:"api_horizon"`
-	Zone        string         `json:"api_zone"`
-	DayBoundary string         `json:"api_day_boundary"`
-	Rows        []StreamStatus `json:"stream_status"`
+	Horizon     time.Time `json:"api_horizon"`
+	Zone        string    `json:"api_zone"`
+	DayBoundary string    `json:"api_day_boundary"`
+	// Matched counts the streams the query's filters select, on every page.
+	Matched int            `json:"streams_matched"`
+	Rows    []StreamStatus `json:"stream_status"`
+	// NextAfter, when set, is the After of the next page: more rows match.
+	NextAfter string `json:"next_after,omitempty"`
 }
 
-// Status returns a snapshot of every owned stream.
+// StatusQuery selects the rows of /status. Its filters are applied before
+// any row is built, and the zero value selects every stream but builds no
+// row (Limit 0: the summary only).
+type StatusQuery struct {
+	Stream    string    // one stream, "1/25/in"
+	VDN       int       // 0: every VDN
+	Direction Direction // "": both
+	Failing   bool      // only streams whose last turn failed
+	Behind    bool      // only streams further behind than POLL_LAG + 2 × POLL_MAX_INTERVAL
+	// After starts the page after this stream, in /status's order (VDN,
+	// then direction as configured): the NextAfter of the page before. The
+	// stream need not be owned.
+	After Stream
+	// Limit is the most rows built: 0 builds none, a negative Limit every
+	// one that matches.
+	Limit int
+}
+
+// Status returns the summary and the row of every owned stream.
 func (p *Poller) Status(now time.Time) Status {
-	q := p.sched.queued()
+	return p.StatusOf(now, StatusQuery{Limit: -1})
+}
+
+// StatusOf returns the summary of every owned stream and the rows q
+// selects, building only those.
+func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
+	queued := p.sched.queued()
 	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
-		Queued: map[string]int{}, Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
-		DayBoundary: string(p.reach.Mode())}
+		Queued: make(map[string]int, numLanes), Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
+		DayBoundary: string(p.reach.Mode()), Rows: []StreamStatus{}}
 	for l := range numLanes {
-		s.Queued[l.String()] = q[l]
+		s.Queued[l.String()] = queued[l]
 	}
+	from := 0
+	if q.After != (Stream{}) {
+		from = p.after(q.After)
+	}
+	behind := p.cfg.behindLag()
+	var minW time.Time // the earliest watermark has the least headroom
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, ls := range p.streams {
-		r := p.row(ls, now)
-		if ls.lastErrAt.After(ls.lastOK) {
+		w := p.watermark(ls, now)
+		failing, late := ls.lastErrAt.After(ls.lastOK), now.Sub(w) > behind
+		if failing {
 			s.Failing++
 		}
-		if r.LagSeconds > p.cfg.behindLag().Seconds() {
+		if late {
 			s.Behind++
 		}
-		if i == 0 || r.HeadroomSeconds < s.MinHeadroomSec {
-			s.MinHeadroomSec = r.HeadroomSeconds
+		if ls.lastOK.IsZero() {
+			s.Unpolled++
 		}
-		s.Rows = append(s.Rows, r)
+		if i == 0 || w.Before(minW) {
+			minW = w
+		}
+		if q.Stream != "" && ls.key != q.Stream || q.VDN != 0 && ls.VDN != q.VDN ||
+			q.Direction != "" && ls.Dir != q.Direction || q.Failing && !failing || q.Behind && !late {
+			continue
+		}
+		s.Matched++
+		switch {
+		case i < from || s.NextAfter != "":
+		case q.Limit < 0 || len(s.Rows) < q.Limit:
+			s.Rows = append(s.Rows, p.row(ls, now))
+		case len(s.Rows) > 0: // a match beyond a full page
+			s.NextAfter = s.Rows[len(s.Rows)-1].Stream
+		}
 	}
+	s.MinHeadroomSec = Headroom(minW, now, p.reach).Seconds()
 	return s
+}
+
+// after is the index of the first owned stream after st in /status's
+// order: by VDN, then by direction in the configured order.
+func (p *Poller) after(st Stream) int {
+	rank := func(d Direction) int {
+		if i := slices.Index(p.cfg.Directions, d); i >= 0 {
+			return i
+		}
+		return len(p.cfg.Directions)
+	}
+	i, _ := slices.BinarySearchFunc(p.streams, st, func(ls *live, t Stream) int {
+		if c := cmp.Compare(ls.VDN, t.VDN); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(rank(ls.Dir), rank(t.Dir)); c != 0 {
+			return c
+		}
+		return -1 // t itself sorts before its successors: land after it
+	})
+	return i
 }
 
 // row renders one stream; callers hold p.mu.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,14 +122,14 @@ func minRequests(f simFixture) int {
 }
 
 // rawWrite writes msgs with a kafka-go Writer configured like the publisher's
-// (acks=all, murmur2, lz4, 5 ms batch timeout, 1000-record batches), in
+// (acks=all, murmur2, lz4, 5 ms batch timeout, 100-record batches), in
 // synchronous calls of `page` records from `workers` goroutines, and returns
 // acknowledged records per second.
 func rawWrite(b *testing.B, brokers []string, msgs []kafka.Message, page, workers int) float64 {
 	b.Helper()
 	w := &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
-		Compression: kafka.Lz4, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000, BatchBytes: 1 << 20,
+		Compression: kafka.Lz4, BatchTimeout: 5 * time.Millisecond, BatchSize: 100, BatchBytes: 1 << 20,
 		MaxAttempts: 3, WriteTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 	}
 	defer w.Close()
@@ -166,8 +168,11 @@ func rawWrite(b *testing.B, brokers []string, msgs []kafka.Message, page, worker
 
 // BenchmarkRunRSS builds the real binary, runs `callpub run` for 5,000 VDNs
 // x 2 directions (10,000 streams, START_AT=now) against the simulator until
-// every stream finished a step (its /status shows last_ok on every row), and
-// reports the process's peak resident set (VmHWM). A SIGTERM must then stop it
+// every stream finished a step (/status counts no stream unpolled), then 30 s
+// more, with /metrics scraped every 15 s as Prometheus would, and reports the
+// process's peak resident set (VmHWM), and its anonymous and file-backed
+// (the binary, the store's mapping) resident sets at the end. It then times
+// /status for one stream and for all of them. A SIGTERM must then stop it
 // with exit code 0.
 func BenchmarkRunRSS(b *testing.B) {
 	const vdns = 5000
@@ -179,7 +184,8 @@ func BenchmarkRunRSS(b *testing.B) {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	f := startSim(b, ccmssim.Options{VDNs: vdns, Seed: 7})
-	var peak, rss, secs, reqs, cores, steadyRPM float64
+	var peak, rss, anon, file, secs, reqs, cores, steadyRPM, scrapeBytes float64
+	var one, all statusTiming
 	for b.Loop() {
 		topic := kafkatest.Topic(b, brokers, 12)
 		addr := freeAddr(b)
@@ -205,6 +211,7 @@ func BenchmarkRunRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		scrapes := scrapeEvery(b, addr, 15*time.Second)
 		waitAllStepped(b, cmd, addr, vdns*2, 5*time.Minute, &out)
 		secs = time.Since(start).Seconds()
 		reqs = float64(f.sim.Requests() - before)
@@ -213,8 +220,13 @@ func BenchmarkRunRSS(b *testing.B) {
 		<-time.After(30 * time.Second) // the measurement period, not a synchronisation
 		cores = (procCPUSeconds(b, cmd.Process.Pid) - cpu0) / time.Since(steadyStart).Seconds()
 		steadyRPM = float64(f.sim.Requests()-reqs0) / time.Since(steadyStart).Minutes()
+		scrapeBytes = scrapes.stop()
 		peak = procKiB(b, cmd.Process.Pid, "VmHWM") / 1024
 		rss = procKiB(b, cmd.Process.Pid, "VmRSS") / 1024
+		anon = procKiB(b, cmd.Process.Pid, "RssAnon") / 1024
+		file = procKiB(b, cmd.Process.Pid, "RssFile") / 1024
+		one = timeStatus(b, addr, "stream=1/2500/in")
+		all = timeStatus(b, addr, fmt.Sprintf("limit=%d", vdns*2))
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			b.Fatal(err)
 		}
@@ -225,6 +237,13 @@ func BenchmarkRunRSS(b *testing.B) {
 	b.ReportMetric(vdns*2, "streams")
 	b.ReportMetric(peak, "peak_rss_MiB")
 	b.ReportMetric(rss, "rss_MiB")
+	b.ReportMetric(anon, "rss_anon_MiB")
+	b.ReportMetric(file, "rss_file_MiB")
+	b.ReportMetric(scrapeBytes, "metrics_scrape_bytes")
+	b.ReportMetric(one.ms, "status_one_ms")
+	b.ReportMetric(one.bytes, "status_one_bytes")
+	b.ReportMetric(all.ms, "status_all_ms")
+	b.ReportMetric(all.bytes, "status_all_bytes")
 	b.ReportMetric(secs, "s_to_all_stepped")
 	b.ReportMetric(reqs, "requests_to_all_stepped")
 	b.ReportMetric(cores, "steady_cpu_cores")
@@ -248,8 +267,9 @@ func procCPUSeconds(b *testing.B, pid int) float64 {
 	return (ut + st) / 100 // USER_HZ is 100 on Linux
 }
 
-// waitAllStepped polls /status every second until `streams` rows all have
-// last_ok set, or fails after timeout or when the process exits.
+// waitAllStepped polls /status's summary every second until it counts
+// `streams` streams and none of them unpolled (without a successful step
+// yet), or fails after timeout or when the process exits.
 func waitAllStepped(b *testing.B, cmd *exec.Cmd, addr string, streams int, timeout time.Duration, out *bytes.Buffer) {
 	b.Helper()
 	deadline := time.NewTimer(timeout)
@@ -267,30 +287,96 @@ func waitAllStepped(b *testing.B, cmd *exec.Cmd, addr string, streams int, timeo
 		if cmd.ProcessState != nil || syscall.Kill(cmd.Process.Pid, 0) != nil {
 			b.Fatalf("callpub run exited early\n%s", lastLines(out.String(), 20))
 		}
-		resp, err := client.Get("http://" + addr + "/status")
+		resp, err := client.Get("http://" + addr + "/status?limit=0")
 		if err != nil {
 			continue // not listening yet
 		}
 		var st struct {
-			Rows []struct {
-				LastOK time.Time `json:"last_ok"`
-			} `json:"stream_status"`
+			Streams  int `json:"streams"`
+			Unpolled int `json:"streams_unpolled"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&st)
 		_ = resp.Body.Close()
 		if err != nil {
 			b.Fatalf("/status: %v", err)
 		}
-		stepped = 0
-		for _, r := range st.Rows {
-			if !r.LastOK.IsZero() {
-				stepped++
-			}
-		}
-		if len(st.Rows) == streams && stepped == streams {
+		stepped = st.Streams - st.Unpolled
+		if st.Streams == streams && st.Unpolled == 0 {
 			return
 		}
 	}
+}
+
+// scraper fetches /metrics at an interval, as Prometheus does.
+type scraper struct {
+	stopped chan struct{}
+	done    chan struct{}
+	bytes   atomic.Int64 // of the last scrape
+}
+
+// scrapeEvery scrapes addr's /metrics every interval until stop.
+func scrapeEvery(b *testing.B, addr string, interval time.Duration) *scraper {
+	s := &scraper{stopped: make(chan struct{}), done: make(chan struct{})}
+	client := &http.Client{Timeout: 10 * time.Second}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stopped:
+				return
+			case <-tick.C:
+			}
+			resp, err := client.Get("http://" + addr + "/metrics")
+			if err != nil {
+				continue // not listening yet
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			s.bytes.Store(n)
+		}
+	}()
+	b.Cleanup(func() { _ = s.stop() })
+	return s
+}
+
+// stop ends the scrapes and returns the size of the last one.
+func (s *scraper) stop() float64 {
+	select {
+	case <-s.stopped:
+	default:
+		close(s.stopped)
+	}
+	<-s.done
+	return float64(s.bytes.Load())
+}
+
+// statusTiming is the median latency and the size of one /status request.
+type statusTiming struct{ ms, bytes float64 }
+
+// timeStatus asks /status?query five times and returns the median latency
+// and the answer's size.
+func timeStatus(b *testing.B, addr, query string) statusTiming {
+	b.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
+	var ms []float64
+	var n int64
+	for range 5 {
+		start := time.Now()
+		resp, err := client.Get("http://" + addr + "/status?" + query)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("/status?%s: %d %v", query, resp.StatusCode, err)
+		}
+		ms = append(ms, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(ms)
+	return statusTiming{ms: ms[len(ms)/2], bytes: float64(n)}
 }
 
 // procKiB reads a "Vm...: N kB" line of /proc/<pid>/status.

@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -10,16 +14,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/callpub/callpub/poller"
+	"github.com/callpub/callpub/schemas"
 )
 
 // statusSource is what /status needs; *poller.Poller implements it.
 type statusSource interface {
-	Status(now time.Time) poller.Status
+	StatusOf(now time.Time, q poller.StatusQuery) poller.Status
 }
+
+// statusPageRows is how many rows /status returns without ?limit=.
+const statusPageRows = 1000
 
 // opsHandler serves /metrics, /healthz (the process is alive: never depends
 // on Kafka or CC-CMS, because a restart does not fix an outage), /readyz
-// (start-up checks passed and the workers run) and /status (per-stream JSON).
+// (start-up checks passed and the workers run) and /status (a summary of
+// every stream and a page of per-stream rows, JSON).
 func opsHandler(reg *prometheus.Registry, ready *atomic.Bool, st statusSource) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -37,20 +46,76 @@ func opsHandler(reg *prometheus.Registry, ready *atomic.Bool, st statusSource) h
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		s := st.Status(time.Now())
-		if want := r.URL.Query().Get("stream"); want != "" {
-			rows := s.Rows[:0:0]
-			for _, row := range s.Rows {
-				if row.Stream == want {
-					rows = append(rows, row)
-				}
-			}
-			s.Rows = rows
+		q, pretty, err := statusQuery(r.URL.Query())
+		if err != nil {
+			http.Error(w, "status: "+err.Error(), http.StatusBadRequest)
+			return
 		}
+		s := st.StatusOf(time.Now(), q)
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
+		if pretty {
+			enc.SetIndent("", "  ")
+		}
 		_ = enc.Encode(s)
 	})
 	return mux
+}
+
+// statusQuery reads /status's parameters: stream=1/25/in, vdn=25,
+// direction=in|out, failing=1, behind=1 select rows; limit=N (default
+// 1000; 0: the summary only) and after=<next_after of the page before> page
+// them; pretty=1 indents the JSON.
+func statusQuery(v url.Values) (q poller.StatusQuery, pretty bool, err error) {
+	q.Limit = statusPageRows
+	var errs []error
+	flag := func(name string) bool {
+		s := v.Get(name)
+		if s == "" {
+			return false
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not 1, 0, true or false", name, s))
+		}
+		return b
+	}
+	stream := func(name string) poller.Stream {
+		s := v.Get(name)
+		if s == "" {
+			return poller.Stream{}
+		}
+		st, err := schemas.ParseStream(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		return st
+	}
+	number := func(name string, least int) (int, bool) {
+		s := v.Get(name)
+		if s == "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < least {
+			errs = append(errs, fmt.Errorf("%s=%q is not a whole number of at least %d", name, s, least))
+		}
+		return n, true
+	}
+	if st := stream("stream"); st != (poller.Stream{}) {
+		q.Stream = st.Key()
+	}
+	q.After = stream("after")
+	q.VDN, _ = number("vdn", 1)
+	if n, ok := number("limit", 0); ok {
+		q.Limit = n
+	}
+	switch d := poller.Direction(v.Get("direction")); d {
+	case "", poller.In, poller.Out:
+		q.Direction = d
+	default:
+		errs = append(errs, fmt.Errorf("direction=%q is not in or out", d))
+	}
+	q.Failing, q.Behind, pretty = flag("failing"), flag("behind"), flag("pretty")
+	return q, pretty, errors.Join(errs...)
 }
