@@ -34,10 +34,12 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 			return 0, fmt.Errorf("publish %d control records: %w", len(records), err)
 		}
 	}
+	var ackedAt time.Time // by the server's clock, the clock of the rows' logDate
 	if len(events) > 0 {
 		if err := p.pub.Publish(ctx, events...); err != nil {
 			return 0, fmt.Errorf("publish %d events: %w", len(events), err)
 		}
+		ackedAt = time.Now().Add(p.clockOffset())
 	}
 	b := c.batch(pl.batch, fresh)
 	afterErr := errors.Join(p.seal(ctx, ls, pl, c, fresh, now, &b), p.quarantine(ctx, ls, pl, c.bad, now, &b))
@@ -45,6 +47,7 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 		return 0, errors.Join(afterErr, fmt.Errorf("commit: %w", err))
 	}
 	p.committed(ls, b, c, fresh, events, now)
+	p.m.observeFreshness(ls.Dir, fresh, ackedAt)
 	return len(events), afterErr
 }
 

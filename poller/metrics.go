@@ -28,12 +28,24 @@ type metrics struct {
 	quarantined    *prometheus.CounterVec
 	suspect        prometheus.Counter
 	streams        *streamCollector
+	freshness      *prometheus.HistogramVec
+	recent         *recentDelays // the last minutes of freshness, for /status
 }
+
+// freshnessBuckets span a second to an hour: a healthy stream publishes
+// within its interval, a quiet one within POLL_MAX_INTERVAL, a long call
+// missed by its fresh reads is found by a sweep.
+var freshnessBuckets = []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600}
 
 func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error) {
 	m := &metrics{
 		budget:  b,
 		streams: newStreamCollector(p),
+		recent:  &recentDelays{},
+		freshness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "callpub_freshness_seconds", Help: "Delay from a completed call's row (its logDate, by CC-CMS's clock) to Kafka's acknowledgement of its first publication, by direction. Updates of published calls, calls without an end and control records are not counted.",
+			Buckets: freshnessBuckets,
+		}, []string{"direction"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callpub_steps_total", Help: "Stream turns run, by lane (fresh, sweep, reconcile, backfill) and result.",
 		}, []string{"lane", "result"}),
@@ -72,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 		}),
 	}
 	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
-		m.pages, m.splits, m.sealed, m.futureRows, m.quarantined, m.suspect,
+		m.pages, m.splits, m.sealed, m.futureRows, m.quarantined, m.suspect, m.freshness,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate: halved while most recent answers push back (callpub_ccms_pushback_ratio > 0.5), doubled back once a quarter or fewer do.",
 		}, b.Rate),
@@ -104,6 +116,24 @@ func (m *metrics) countPublished(d Direction, items []item) {
 	m.published.WithLabelValues(string(d), "new").Add(float64(fresh))
 	m.published.WithLabelValues(string(d), "update").Add(float64(upd))
 	m.published.WithLabelValues(string(d), "unended").Add(float64(unended))
+}
+
+// observeFreshness counts the delay of each completed call first
+// published by a commit, from its row's logDate to ackedAt, Kafka's
+// acknowledgement by the server's clock (the clock of logDate). Updates and
+// calls without an end are not counted.
+func (m *metrics) observeFreshness(d Direction, items []item, ackedAt time.Time) {
+	h := m.freshness.WithLabelValues(string(d))
+	now := time.Now()
+	for _, it := range items {
+		logDate := it.call.Call.LogDate
+		if it.unended || it.key.Update || logDate.IsZero() {
+			continue
+		}
+		delay := max(ackedAt.Sub(logDate), 0)
+		h.Observe(delay.Seconds())
+		m.recent.add(now, delay)
+	}
 }
 
 // DefaultStreamSeriesMax is how many streams a poller exports per-stream

@@ -45,6 +45,7 @@ func (s simTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 type fakePublisher struct {
 	mu       sync.Mutex
 	events   []schemas.Event
+	at       []time.Time // when each of events was acknowledged
 	control  []schemas.Event
 	dlq      []schemas.Event
 	fail     int
@@ -64,6 +65,9 @@ func (f *fakePublisher) Publish(ctx context.Context, events ...schemas.Event) er
 		return errors.New("broker unavailable")
 	}
 	f.events = append(f.events, events...)
+	for range events {
+		f.at = append(f.at, time.Now())
+	}
 	return nil
 }
 
@@ -108,6 +112,8 @@ type env struct {
 	start   time.Time // when the env was built: the oracle covers from its horizon
 	workers int       // Work goroutines: the client's MaxInFlight
 
+	reg *prometheus.Registry // the poller's metrics
+
 	mu       sync.Mutex
 	outcomes map[ccms.Class]int // HTTP attempts by outcome
 }
@@ -151,7 +157,7 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 		f(&cc)
 	}
 	budget := ccms.NewBudget(cc.Rate, cc.MaxInFlight)
-	e := &env{sim: sim, store: store, cfg: cfg, workers: cc.MaxInFlight}
+	e := &env{sim: sim, store: store, cfg: cfg, workers: cc.MaxInFlight, reg: prometheus.NewRegistry()}
 	client, err := ccms.NewClient(cc, ccms.Deps{Transport: simTransport{sim}, Limiter: budget,
 		Observe: func(o ccms.Outcome) {
 			budget.Observe(o)
@@ -170,7 +176,7 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 	e.pub = &fakePublisher{}
 	e.p, err = poller.New(cfg, poller.Deps{Source: client, Store: store, Publisher: e.pub, Encoder: enc,
 		Budget: budget, Reach: client.Reach(),
-		Metrics: prometheus.NewRegistry(), Logger: testLogger(t)})
+		Metrics: e.reg, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,8 @@ type Status struct {
 	Horizon     time.Time `json:"api_horizon"`
 	Zone        string    `json:"api_zone"`
 	DayBoundary string    `json:"api_day_boundary"`
+	// Freshness is how late the calls of the last minutes reached Kafka.
+	Freshness Freshness `json:"freshness"`
 	// Matched counts the streams the query's filters select, on every page.
 	Matched int            `json:"streams_matched"`
 	Rows    []StreamStatus `json:"stream_status"`
@@ -77,7 +79,7 @@ func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
 	queued := p.sched.queued()
 	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
 		Queued: make(map[string]int, numLanes), Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
-		DayBoundary: string(p.reach.Mode()), Rows: []StreamStatus{}}
+		DayBoundary: string(p.reach.Mode()), Freshness: p.m.recent.summary(now), Rows: []StreamStatus{}}
 	for l := range numLanes {
 		s.Queued[l.String()] = queued[l]
 	}

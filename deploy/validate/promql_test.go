@@ -42,6 +42,7 @@ var exported = map[string][]string{
 	"callpub_kafka_write_duration_seconds":  nil,
 	"callpub_kafka_write_errors_total":      {"topic"},
 	"callpub_events_published_total":        {"topic", "type"},
+	"callpub_freshness_seconds":             {"direction"},
 
 	"callpub_store_bytes":                        nil,
 	"callpub_store_free_bytes":                   nil,
@@ -50,7 +51,7 @@ var exported = map[string][]string{
 	"callpub_store_prune_interval_seconds":       nil,
 }
 
-var histograms = []string{"callpub_ccms_request_duration_seconds", "callpub_kafka_write_duration_seconds"}
+var histograms = []string{"callpub_ccms_request_duration_seconds", "callpub_kafka_write_duration_seconds", "callpub_freshness_seconds"}
 
 // targetLabels are added by the scrape (Prometheus Operator or a plain job).
 var targetLabels = []string{"pod", "namespace", "instance", "job", "container", "service", "endpoint"}
