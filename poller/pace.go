@@ -41,7 +41,7 @@ import (
 // than the budget runs them, and they run late in due order, each stream in
 // its turn (callpub_poll_budget_short says so).
 const (
-	paceShare    = 0.8  // of the budget's configured rate, for all lanes together
+	paceShare    = 0.8 // of the budget's configured rate, for all lanes together
 	paceExponent = 0.4 // see above
 	// prior: the rate a stream is assumed to have on top of what its reads
 	// showed, so a stream that has shown nothing is not polled never.
@@ -75,12 +75,12 @@ type pacer struct {
 	spent       [numLanes]float64 // requests/s
 	reqsPerPoll float64           // fresh requests per fresh poll
 	// What the last solve found, for /status and metrics.
-	last     paceStatus
+	last     PaceStatus
 	pricedAt time.Time // when the target was last priced (costly: once a minute)
 }
 
-// paceStatus is what the pacer last worked out.
-type paceStatus struct {
+// PaceStatus is what the pacer last worked out (in /status as pace).
+type PaceStatus struct {
 	BudgetRPS      float64 `json:"budget_rps"`       // the configured rate
 	FreshRPS       float64 `json:"fresh_rps"`        // what the fresh intervals spend, as planned
 	OtherRPS       float64 `json:"other_rps"`        // what the other lanes spent lately
@@ -226,8 +226,8 @@ func solveK(lam []float64, polls float64, lo, hi time.Duration) (k float64, shor
 }
 
 // status sums up the current K; callers hold pc.mu.
-func (pc *pacer) status(now time.Time, budget, other float64) paceStatus {
-	st := paceStatus{BudgetRPS: budget, OtherRPS: other, Short: pc.short}
+func (pc *pacer) status(now time.Time, budget, other float64) PaceStatus {
+	st := PaceStatus{BudgetRPS: budget, OtherRPS: other, Short: pc.short}
 	iv := make([]float64, len(pc.lam))
 	for i, l := range pc.lam {
 		iv[i] = pc.of(l).Seconds()
@@ -313,7 +313,7 @@ func (pc *pacer) needs(target, other float64) float64 {
 }
 
 // snapshot returns what the last solve found.
-func (pc *pacer) snapshot() paceStatus {
+func (pc *pacer) snapshot() PaceStatus {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	return pc.last
@@ -321,23 +321,23 @@ func (pc *pacer) snapshot() paceStatus {
 
 // instrument registers the pacer's gauges, read from its last solve.
 func (pc *pacer) instrument(reg prometheus.Registerer) error {
-	gauge := func(name, help string, f func(paceStatus) float64) prometheus.Collector {
+	gauge := func(name, help string, f func(PaceStatus) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
 			func() float64 { return f(pc.snapshot()) })
 	}
 	cs := []prometheus.Collector{
 		gauge("callpub_poll_fresh_planned_rps", "CC-CMS requests/s the fresh intervals spend, as planned.",
-			func(s paceStatus) float64 { return s.FreshRPS }),
+			func(s PaceStatus) float64 { return s.FreshRPS }),
 		gauge("callpub_poll_other_rps", "CC-CMS requests/s sweeps, reconciliations, backfill and last-chance reads spent lately.",
-			func(s paceStatus) float64 { return s.OtherRPS }),
+			func(s PaceStatus) float64 { return s.OtherRPS }),
 		gauge("callpub_poll_budget_short", "1 when every stream at CALLPUB_POLL_MAX_INTERVAL would spend more than the budget.",
-			func(s paceStatus) float64 { return b2f(s.Short) }),
+			func(s PaceStatus) float64 { return b2f(s.Short) }),
 		gauge("callpub_poll_interval_median_seconds", "The median of the streams' fresh intervals.",
-			func(s paceStatus) float64 { return s.IntervalP50 }),
+			func(s PaceStatus) float64 { return s.IntervalP50 }),
 		gauge("callpub_poll_model_delay_p99_seconds", "The p99 wait from a row's write to the poll that finds it, as the intervals predict.",
-			func(s paceStatus) float64 { return s.ModelP99 }),
+			func(s PaceStatus) float64 { return s.ModelP99 }),
 		gauge("callpub_poll_budget_needed_rps", "The CALLPUB_CCMS_RATE the pacer predicts for CALLPUB_FRESHNESS_TARGET (0: no target).",
-			func(s paceStatus) float64 { return s.TargetNeedsRPS }),
+			func(s PaceStatus) float64 { return s.TargetNeedsRPS }),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

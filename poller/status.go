@@ -43,6 +43,9 @@ type Status struct {
 	DayBoundary string    `json:"api_day_boundary"`
 	// Freshness is how late the calls of the last minutes reached Kafka.
 	Freshness Freshness `json:"freshness"`
+	// Pace is what the pacer last worked out: the budget, how it is spent,
+	// the intervals, and the price of CALLPUB_FRESHNESS_TARGET (pace.go).
+	Pace PaceStatus `json:"pace"`
 	// Matched counts the streams the query's filters select, on every page.
 	Matched int            `json:"streams_matched"`
 	Rows    []StreamStatus `json:"stream_status"`
@@ -79,7 +82,7 @@ func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
 	queued := p.sched.queued()
 	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
 		Queued: make(map[string]int, numLanes), Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
-		DayBoundary: string(p.reach.Mode()), Freshness: p.m.recent.summary(now), Rows: []StreamStatus{}}
+		DayBoundary: string(p.reach.Mode()), Freshness: p.m.recent.summary(now), Pace: p.pace.snapshot(), Rows: []StreamStatus{}}
 	for l := range numLanes {
 		s.Queued[l.String()] = queued[l]
 	}
