@@ -214,15 +214,21 @@ func solveK(lam []float64, polls float64, lo, hi time.Duration) (k float64, shor
 	for spend(b) > polls && b < 1e12 {
 		b *= 4
 	}
-	for range 50 {
-		m := math.Sqrt(a * b)
-		if spend(m) > polls {
+	_, b = bisectLog(a, b, 50, func(k float64) bool { return spend(k) > polls })
+	return b, false
+}
+
+// bisectLog narrows [a, b], n times at the geometric middle, to where left
+// stops holding (left holds at a and not at b), and returns the bounds.
+func bisectLog(a, b float64, n int, left func(float64) bool) (float64, float64) {
+	for range n {
+		if m := math.Sqrt(a * b); left(m) {
 			a = m
 		} else {
 			b = m
 		}
 	}
-	return b, false
+	return a, b
 }
 
 // status sums up the current K; callers hold pc.mu.
@@ -296,14 +302,7 @@ func (pc *pacer) needs(target, other float64) float64 {
 	if p99(a) > target {
 		a = 0 // even every stream at POLL_INTERVAL misses it: price that
 	} else {
-		for range 60 {
-			m := math.Sqrt(a * b)
-			if p99(m) > target {
-				b = m
-			} else {
-				a = m
-			}
-		}
+		a, _ = bisectLog(a, b, 60, func(k float64) bool { return p99(k) <= target })
 	}
 	var polls float64
 	for _, l := range pc.lam {
