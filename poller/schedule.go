@@ -34,7 +34,10 @@ type turn struct {
 	failed bool
 	// hold: it failed in a way the return of a dependency mends, and waits
 	// for a probe or a wake-up instead of its due time (see recovery below).
-	hold  bool
+	hold bool
+	// after: the server's Retry-After of a held turn's failure; no probe
+	// starts sooner than that after it.
+	after time.Duration
 	index int // in its heap
 }
 
@@ -45,7 +48,9 @@ type turn struct {
 //   - probes: while turns are held, one of them at a time runs as a probe,
 //     the first probeEvery to 2·probeEvery (jittered) after a failure, then
 //     at most one every probeEvery to 2·probeEvery for the whole poller, the
-//     longest held first;
+//     longest held first; a failure whose answer carried a Retry-After (a
+//     429 or 503) puts the next probe off until then, capped at
+//     CALLPUB_POLL_RETRY_MAX;
 //   - holds more: a turn that fails outside a probe makes the poller failing,
 //     and then every turn that comes due is held too, until a turn succeeds.
 //     An outage thus costs about one failed turn per worker, then one probe
@@ -256,6 +261,9 @@ func (s *scheduler) done(t *turn, follow ...*turn) {
 		if f.hold {
 			held = true
 			s.retries = append(s.retries, f)
+			if f.after > 0 && s.nextProbe.Before(now.Add(f.after)) {
+				s.nextProbe = now.Add(f.after) // the server said when
+			}
 			continue
 		}
 		heap.Push(&s.heaps[f.lane], f)

@@ -258,3 +258,39 @@ func TestSchedulerDoesNotProbeABusyStream(t *testing.T) {
 		}
 	})
 }
+
+// A held turn whose failure carried the server's Retry-After is not probed
+// before it, where one without waits the usual one to two seconds.
+func TestAProbeWaitsForTheServersRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		after    time.Duration
+		min, max time.Duration
+	}{
+		{name: "without Retry-After the probe comes after 1 to 2 s", min: probeEvery, max: 2 * probeEvery},
+		{name: "a Retry-After of 30 s puts the probe off by 30 s", after: 30 * time.Second, min: 30 * time.Second, max: 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newScheduler(1, time.Second)
+				start := time.Now()
+				s.add(&turn{stream: 0, lane: laneFresh, due: start})
+				first, err := s.next(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.done(first, &turn{stream: 0, lane: laneFresh, due: start, failed: true, hold: true, after: tc.after})
+				probe, err := s.next(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if waited := time.Since(start); waited < tc.min || waited > tc.max {
+					t.Errorf("probed after %v, want %v to %v", waited, tc.min, tc.max)
+				}
+				if !probe.failed {
+					t.Error("the probe is not the held turn")
+				}
+			})
+		})
+	}
+}

@@ -84,6 +84,7 @@ func (p *Poller) retry(ctx context.Context, ls *live, t *turn, err error, done t
 		when = []any{"retry_in", next.due.Sub(done).Round(time.Millisecond)}
 	default:
 		next.hold = true
+		next.after = min(ccms.RetryAfter(err), p.cfg.RetryMax)
 	}
 	level := slog.LevelWarn
 	if errors.Is(err, dedupe.ErrClosed) {

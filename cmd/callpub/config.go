@@ -86,7 +86,7 @@ var helpText = map[string]string{
 	"CCMS_PAGE_SIZE":     "rows per page, 1..100",
 	"CCMS_MAX_PAGES":     "a window needing more pages than this is split in two",
 	"CCMS_MIN_SPAN":      "windows are never split below this span",
-	"POLL_RETRY_BASE":    "first backoff after a step that failed on auth, a block, a misconfiguration or a permanent error (doubles, with jitter); other failures are held and probed every 1-2 s, and all resume within seconds of the first success",
+	"POLL_RETRY_BASE":    "first backoff after a step that failed on auth, a block, a misconfiguration or a permanent error (doubles, with jitter); other failures are held and probed every 1-2 s (not before a server's Retry-After, capped at POLL_RETRY_MAX), and all resume within seconds of the first success",
 	"POLL_RETRY_MAX":     "longest backoff after such failed steps",
 	"POLL_STEP_TIMEOUT":  "a step in hand at shutdown may take this long to finish",
 }
