@@ -81,10 +81,7 @@ func TestStatusParametersBecomeTheQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			asked := new(poller.StatusQuery)
-			h := opsHandler(prometheus.NewRegistry(), new(atomic.Bool), fakeStatus{asked: asked})
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status"+tt.query, nil))
+			rec, asked := askStatus(tt.query)
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
@@ -93,6 +90,16 @@ func TestStatusParametersBecomeTheQuery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// askStatus asks the ops handler for /status with query, and returns the
+// answer and the query the poller was asked.
+func askStatus(query string) (*httptest.ResponseRecorder, *poller.StatusQuery) {
+	asked := new(poller.StatusQuery)
+	h := opsHandler(prometheus.NewRegistry(), new(atomic.Bool), fakeStatus{asked: asked})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status"+query, nil))
+	return rec, asked
 }
 
 func TestBadStatusParametersAreRefusedNamingEachOne(t *testing.T) {
@@ -109,10 +116,7 @@ func TestBadStatusParametersAreRefusedNamingEachOne(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			asked := new(poller.StatusQuery)
-			h := opsHandler(prometheus.NewRegistry(), new(atomic.Bool), fakeStatus{asked: asked})
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status"+tt.query, nil))
+			rec, _ := askStatus(tt.query)
 			if rec.Code != http.StatusBadRequest {
 				t.Fatalf("status %d, want 400", rec.Code)
 			}
