@@ -37,6 +37,15 @@ type metrics struct {
 // missed by its fresh reads is found by a sweep.
 var freshnessBuckets = []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600}
 
+// counter and counterVec make the poller's counters.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
 func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error) {
 	m := &metrics{
 		budget:  b,
@@ -46,42 +55,35 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 			Name: "callpub_freshness_seconds", Help: "Delay from a completed call's row (its logDate, by CC-CMS's clock) to Kafka's acknowledgement of its first publication, by direction. Updates of published calls, calls without an end and control records are not counted.",
 			Buckets: freshnessBuckets,
 		}, []string{"direction"}),
-		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpub_steps_total", Help: "Stream turns run, by lane (fresh, sweep, reconcile, backfill) and result.",
-		}, []string{"lane", "result"}),
-		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpub_calls_published_total", Help: "Call events acknowledged by Kafka and committed, by direction and kind (new, update, unended: a call that never reported an end).",
-		}, []string{"direction", "kind"}),
-		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpub_duplicates_dropped_total", Help: "Completed calls read again and dropped because they were already published.",
-		}, []string{"direction"}),
-		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpub_gaps_total", Help: "Spans lost because a stream's cursor fell behind the API's horizon.",
-		}, []string{"vdn", "direction"}),
-		gapSeconds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_gap_seconds_total", Help: "Total length of all gaps, in seconds of filter time.",
-		}),
-		pendingDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_pending_dropped_total", Help: "In-progress calls dropped because they fell behind the API's horizon before completing.",
-		}),
-		pages: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_ccms_pages_total", Help: "Result pages read from CC-CMS.",
-		}),
-		splits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_window_splits_total", Help: "Windows split in two because they were too large or paging was inconsistent.",
-		}),
-		sealed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_days_sealed_total", Help: "(stream, day) pairs reconciled and sealed.",
-		}),
-		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callpub_rows_quarantined_total", Help: "Rows that could not be published (undecodable, unusable or too large), reported once each on the dead-letter topic, by direction.",
-		}, []string{"direction"}),
-		suspect: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_suspect_windows_total", Help: "Windows whose pages never agreed with the server's count, read as far as the server would page them: some calls may be missing.",
-		}),
-		futureRows: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callpub_ccms_future_rows_total", Help: "Rows whose times lie more than 10 minutes after our clock: the server's clock or time zone differs from ours.",
-		}),
+		steps: counterVec("callpub_steps_total",
+			"Stream turns run, by lane (fresh, sweep, reconcile, backfill) and result.",
+			"lane", "result"),
+		published: counterVec("callpub_calls_published_total",
+			"Call events acknowledged by Kafka and committed, by direction and kind (new, update, unended: a call that never reported an end).",
+			"direction", "kind"),
+		duplicates: counterVec("callpub_duplicates_dropped_total",
+			"Completed calls read again and dropped because they were already published.",
+			"direction"),
+		gaps: counterVec("callpub_gaps_total",
+			"Spans lost because a stream's cursor fell behind the API's horizon.",
+			"vdn", "direction"),
+		gapSeconds: counter("callpub_gap_seconds_total",
+			"Total length of all gaps, in seconds of filter time."),
+		pendingDropped: counter("callpub_pending_dropped_total",
+			"In-progress calls dropped because they fell behind the API's horizon before completing."),
+		pages: counter("callpub_ccms_pages_total",
+			"Result pages read from CC-CMS."),
+		splits: counter("callpub_window_splits_total",
+			"Windows split in two because they were too large or paging was inconsistent."),
+		sealed: counter("callpub_days_sealed_total",
+			"(stream, day) pairs reconciled and sealed."),
+		quarantined: counterVec("callpub_rows_quarantined_total",
+			"Rows that could not be published (undecodable, unusable or too large), reported once each on the dead-letter topic, by direction.",
+			"direction"),
+		suspect: counter("callpub_suspect_windows_total",
+			"Windows whose pages never agreed with the server's count, read as far as the server would page them: some calls may be missing."),
+		futureRows: counter("callpub_ccms_future_rows_total",
+			"Rows whose times lie more than 10 minutes after our clock: the server's clock or time zone differs from ours."),
 	}
 	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
 		m.pages, m.splits, m.sealed, m.futureRows, m.quarantined, m.suspect, m.freshness,
