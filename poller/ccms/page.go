@@ -338,9 +338,15 @@ func (r *reader) probePast(ctx context.Context, w Window, q Query, set *pageSet)
 	if page.rows() == 0 || set.repeats(page) {
 		return true, nil // nothing follows (a server that ignores offset repeats the page)
 	}
-	set.perPage = true
+	// A server that counts per page says so here: the page's count is its
+	// own rows (add sees it). A count that grew instead is a total: a row
+	// was written into the window between the two requests, which a pass
+	// near now meets, and the pass is read again — no cap is learnt.
+	if !page.HasCount {
+		set.perPage = true // nothing tells them apart
+	}
 	over := set.add(q.Offset, first, page)
-	if set.reason == "" {
+	if set.reason == "" && set.perPage {
 		r.c.pages.capped.Store(int64(first))
 		r.c.log.Warn("ccms: the server returned fewer rows than asked for and counted them per page; "+
 			"pages are read as holding at most this many rows from now on", "rows", first, "limit", q.Limit)

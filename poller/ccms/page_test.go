@@ -523,3 +523,36 @@ func TestCappedPagesCountedPerPageAreCaughtAfterATrueWindowOfTheCapsSize(t *test
 		t.Fatalf("the rest: %d calls, %v; want all 200", len(rd.Calls), err)
 	}
 }
+
+// A row written into a window between its short first page and the probe
+// past it makes the count grow: that is a faithful server near now, not one
+// that caps its pages, and later windows are read in pages of the full limit.
+func TestARowWrittenDuringTheProbeTeachesNoPageCap(t *testing.T) {
+	f := &fakeCCMS{t: t}
+	f.addCalls("first", 12, winStart, winStart.Add(time.Hour))
+	f.addCalls("later", 150, winStart.Add(2*time.Hour), winEnd)
+	f.beforeServe = func(f *fakeCCMS, n int) {
+		if n == 2 { // the probe: a call ends meanwhile, the last of the hour
+			f.calls = append(f.calls, fakeCall{id: "live", begin: winStart.Add(time.Hour - time.Second).UnixMilli()})
+			f.sort()
+		}
+	}
+	c, _ := newTestClient(t, testConfig(t, startTLS(t, f)))
+	first := testWin
+	first.End = winStart.Add(time.Hour)
+	if rd, err := c.ReadWindow(t.Context(), first); err != nil || len(rd.Calls) != 13 {
+		t.Fatalf("the first hour: %d calls, %v; want 13 (the live one too)", len(rd.Calls), err)
+	}
+	before := f.requestCount()
+	later := testWin
+	later.Start = winStart.Add(2 * time.Hour)
+	rd, err := c.ReadWindow(t.Context(), later)
+	if err != nil || len(rd.Calls) != 150 {
+		t.Fatalf("later: %d calls, %v; want 150", len(rd.Calls), err)
+	}
+	if n := f.requestCount() - before; n != 2 {
+		f.mu.Lock()
+		t.Errorf("150 rows took %d requests, want 2 pages of the full limit: %+v", n, f.queries[before:])
+		f.mu.Unlock()
+	}
+}
