@@ -82,14 +82,18 @@ func TestTheSweepIsFoldedIntoAFreshReadOnlyWhenItFitsInHalfAPage(t *testing.T) {
 		d         density
 		folded    bool
 		wantStart time.Time
+		// wantMax: the most rows the read may find before it is planned
+		// again; a widened window is capped at a page over what the
+		// unwidened one is expected to hold.
+		wantMax int
 	}{
 		{name: "a stream of 5 rows an hour reads the sweep span at every poll", d: known(5), folded: true,
-			wantStart: now.Add(-6 * time.Hour)},
+			wantStart: now.Add(-6 * time.Hour), wantMax: 1500},
 		{name: "a stream of 20 rows an hour sweeps apart and reads back the 3 h 45 m that three quarters of a page hold",
-			d: known(20), wantStart: end.Add(-75 * time.Hour / 20)},
+			d: known(20), wantStart: end.Add(-75 * time.Hour / 20), wantMax: 105}, // a page + the 5 rows of 16 minutes
 		{name: "a stream of 6,000 rows an hour reads back no less than the lookback", d: known(6000),
-			wantStart: cursor.Add(-15 * time.Minute)},
-		{name: "a stream with nothing known sweeps apart", d: density{}, wantStart: cursor.Add(-15 * time.Minute)},
+			wantStart: cursor.Add(-15 * time.Minute), wantMax: 1500},
+		{name: "a stream with nothing known sweeps apart", d: density{}, wantStart: cursor.Add(-15 * time.Minute), wantMax: 1500},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +104,9 @@ func TestTheSweepIsFoldedIntoAFreshReadOnlyWhenItFitsInHalfAPage(t *testing.T) {
 			}
 			if !p.read.Start.Equal(tc.wantStart) {
 				t.Errorf("read starts %v, want %v", p.read.Start, tc.wantStart)
+			}
+			if p.maxRows != tc.wantMax {
+				t.Errorf("maxRows %d, want %d", p.maxRows, tc.wantMax)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,7 +40,12 @@ import (
 // POLL_MAX_INTERVAL is the fallback: when even every stream at it would
 // spend more than the budget, every stream polls at it, turns come due faster
 // than the budget runs them, and they run late in due order, each stream in
-// its turn (callpub_poll_budget_short says so).
+// its turn (callpub_poll_budget_short says so). Then the lanes share the
+// budget as planned: while sweeps, reconciliations and backfill have lately
+// spent more than the 1 − paceShare left to them, a due fresh turn goes
+// before theirs however long they waited (freshFirst; the scheduler asks).
+// Without that a sweep, a turn of many pages, would win as often as a fresh
+// poll of one and take most of a short budget.
 const (
 	paceShare    = 0.8 // of the budget's configured rate, for all lanes together
 	paceExponent = 0.4 // see above
@@ -68,6 +74,9 @@ type pacer struct {
 	k     float64   // seconds × weight; 0: every stream at min
 	short bool      // the budget cannot keep every stream within max
 	at    time.Time // when K was solved
+	// first: the budget is short and the lanes but fresh and last chance
+	// overspend their share (see above). Read without pc.mu.
+	first atomic.Bool
 
 	// The spend since at, by lane, and its smoothed rate.
 	reqs        [numLanes]float64
@@ -176,6 +185,7 @@ func (pc *pacer) solve(now time.Time) {
 	polls := fresh / pc.reqsPerPoll
 	wasShort := pc.short
 	pc.k, pc.short = solveK(pc.lam, polls, pc.min, pc.max)
+	pc.first.Store(pc.short && other-pc.spent[laneLastChance] > (1-paceShare)*budget)
 	switch {
 	case pc.short && !wasShort:
 		pc.log.Warn("request budget short: every stream polls at CALLPUB_POLL_MAX_INTERVAL and turns run late; raise CALLPUB_CCMS_RATE or CALLPUB_POLL_MAX_INTERVAL",
@@ -186,6 +196,10 @@ func (pc *pacer) solve(now time.Time) {
 	}
 	pc.last = pc.status(now, budget, other)
 }
+
+// freshFirst reports whether a due fresh turn goes before a due sweep,
+// reconciliation or backfill turn (see above).
+func (pc *pacer) freshFirst() bool { return pc.first.Load() }
 
 // solveK returns the K for which streams of rates lam poll polls times a
 // second in all, intervals clamped to [lo, hi]; 0 when every stream at lo

@@ -73,7 +73,7 @@ func TestAShortBudgetStillPollsEveryStreamInTurn(t *testing.T) {
 		round := 2 * 80 / rate * float64(time.Second)
 		for _, r := range st.Rows {
 			if r.LastOK.IsZero() || now.Sub(r.LastOK) > time.Duration(round) {
-				t.Errorf("stream %s last polled %v ago, want within %v", r.Stream, now.Sub(r.LastOK), time.Duration(round))
+				t.Errorf("stream %s last polled %v ago, want within %v (last error %q %v ago)", r.Stream, now.Sub(r.LastOK), time.Duration(round), r.LastError, now.Sub(r.LastErrorAt))
 			}
 		}
 		if st.Failing != 0 {

@@ -132,8 +132,17 @@ func (pl planner) fresh(st dedupe.StreamState, d density, now time.Time) plan {
 			// Widened to what one page holds, for the same one request: a
 			// call whose row comes long after its filter time (a long
 			// talk) is found by the next poll, not by the next sweep.
+			// The density is learned mostly near now, where rows still come
+			// in, so the span may be far too long: a widened window found to
+			// hold a page more than the window itself is expected to is not
+			// read but teaches the density (step) and is planned again, for
+			// one request. Read, it would cost a request per page and more:
+			// rows written while a window near now is paged split it.
 			if s := d.span(pl.pageSize * 3 / 4); s > 0 {
-				p.read.Start = minTime(p.read.Start, maxTime(sw.Start, p.read.End.Add(-s)))
+				if from := maxTime(sw.Start, p.read.End.Add(-s)); from.Before(p.read.Start) {
+					p.maxRows = min(p.maxRows, pl.pageSize+int(d.expect(p.read.End.Sub(p.read.Start))))
+					p.read.Start = from
+				}
 			}
 		}
 	}

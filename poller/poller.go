@@ -308,6 +308,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	p.m = m
 	p.sched = newScheduler(len(p.streams), cfg.PollInterval)
 	p.pace = newPacer(len(p.streams), cfg.PollInterval, cfg.MaxInterval, cfg.FreshnessTarget, d.Budget.Limit, d.Logger)
+	p.sched.freshFirst = p.pace.freshFirst
 	if err := p.pace.instrument(d.Metrics); err != nil {
 		return nil, err
 	}

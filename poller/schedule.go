@@ -70,6 +70,9 @@ type turn struct {
 const (
 	probeEvery = time.Second
 	wakeSpread = 2 * time.Second
+	// deferred: what freshFirst adds to the key of a deferred lane's turn,
+	// longer than any fresh turn waits.
+	deferred = 1000 * time.Hour
 )
 
 // scheduler hands due turns to workers. Each stream has at most one turn per
@@ -86,6 +89,10 @@ type scheduler struct {
 	busy    []bool
 	parked  [][]*turn // turns that came due while their stream was busy
 	changed chan struct{}
+	// freshFirst, when set and true, puts a due fresh turn before any due
+	// sweep, reconciliation or backfill turn (the pacer's freshFirst: a short
+	// budget that those lanes overspend). The last chance keeps its place.
+	freshFirst func() bool
 
 	// Recovery (see above).
 	failing   bool    // a turn failed outside a probe and none succeeded since
@@ -168,6 +175,14 @@ func (s *scheduler) pick(now time.Time) (*turn, time.Duration) {
 		return t, 0
 	}
 	var best *turn
+	first := s.freshFirst != nil && s.freshFirst()
+	key := func(t *turn) time.Time {
+		k := t.due.Add(s.offset[t.lane])
+		if first && (t.lane == laneSweep || t.lane == laneReconcile || t.lane == laneBackfill) {
+			k = k.Add(deferred)
+		}
+		return k
+	}
 	for l := range numLanes {
 		h := &s.heaps[l]
 		for h.Len() > 0 && !(*h)[0].due.After(now) && (s.failing || s.busy[(*h)[0].stream]) {
@@ -181,7 +196,7 @@ func (s *scheduler) pick(now time.Time) (*turn, time.Duration) {
 		if h.Len() == 0 || (*h)[0].due.After(now) {
 			continue
 		}
-		if c := (*h)[0]; best == nil || c.due.Add(s.offset[c.lane]).Before(best.due.Add(s.offset[best.lane])) {
+		if c := (*h)[0]; best == nil || key(c).Before(key(best)) {
 			best = c
 		}
 	}

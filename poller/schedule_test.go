@@ -41,18 +41,26 @@ func TestSchedulerPrefersFreshButAgesOtherLanes(t *testing.T) {
 	cases := []struct {
 		name      string
 		sweepDue  time.Duration // relative to now; fresh is due now
-		wantFirst lane
+		wantFirst lane          // the other turn's lane when it is not fresh
+		first     bool          // the pacer's freshFirst
 	}{
-		{"fresh work beats a sweep that just became due", 0, laneFresh},
-		{"a sweep that waited longer than its offset beats fresh work", -3 * time.Second, laneSweep},
+		{"fresh work beats a sweep that just became due", 0, laneFresh, false},
+		{"a sweep that waited longer than its offset beats fresh work", -3 * time.Second, laneSweep, false},
+		{"a sweep that waited long loses to fresh work while a short budget is overspent by sweeps", -time.Hour, laneFresh, true},
+		{"a last chance that waited keeps its place while a short budget is overspent by sweeps", -3 * time.Second, laneLastChance, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := newScheduler(2, time.Second) // sweep offset: 2s
+				s := newScheduler(2, time.Second) // sweep offset: 2s, last chance 1s
+				s.freshFirst = func() bool { return c.first }
+				other := laneSweep
+				if c.wantFirst == laneLastChance {
+					other = laneLastChance
+				}
 				now := time.Now()
 				s.add(&turn{stream: 0, lane: laneFresh, due: now})
-				s.add(&turn{stream: 1, lane: laneSweep, due: now.Add(c.sweepDue)})
+				s.add(&turn{stream: 1, lane: other, due: now.Add(c.sweepDue)})
 				tt, err := s.next(t.Context())
 				if err != nil {
 					t.Fatal(err)
