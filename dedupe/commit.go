@@ -25,6 +25,11 @@ type Batch struct {
 	// Quarantined records rows of the stream that were reported as unusable,
 	// so a re-read does not report them again (NewlyBad).
 	Quarantined []Quarantined
+	// Seq is the changelog sequence number of the state this batch leaves
+	// (0: unchanged). Commit records it in the stream's cursor record; one
+	// lower than the recorded seq is a *BatchError, as a changelog never
+	// goes backwards (an equal one is accepted, so a batch can be retried).
+	Seq uint64
 }
 
 // Commit applies b in one read-write transaction: seen-marks, pending
@@ -36,7 +41,8 @@ type Batch struct {
 // When other commits are in flight, b may share a transaction with them
 // (bbolt's DB.Batch); the work is prepared up front and writing it twice
 // gives the same result. An invalid batch is a *BatchError and touches
-// nothing.
+// nothing; so is a b.Seq below the stream's recorded seq, found inside the
+// transaction, which is then rolled back.
 func (s *Store) Commit(b Batch) error {
 	p, err := s.prepare(b)
 	if err != nil {
@@ -77,6 +83,7 @@ type prepared struct {
 	lastChance  string
 	gaps        [][2][]byte
 	quarantined [][2][]byte
+	seq         uint64 // 0: unchanged
 }
 
 type seenOp struct {
@@ -134,6 +141,7 @@ func (s *Store) prepare(b Batch) (*prepared, error) {
 		lastChance:  b.LastChanceDay,
 		gaps:        gaps,
 		quarantined: quarantined,
+		seq:         b.Seq,
 	}, nil
 }
 
@@ -333,14 +341,18 @@ func (p *prepared) applyPending(pb *bolt.Bucket) error {
 }
 
 // applyCursor rewrites the stream's cursor record in cb, changing only the
-// fields p sets. The record is written even when nothing changes.
+// fields p sets. The record is written even when nothing changes. A seq
+// below the recorded one is a *BatchError.
 func (p *prepared) applyCursor(cb *bolt.Bucket) error {
-	r := cursorRecord{}
-	if v := cb.Get(p.stream); v != nil {
-		var ok bool
-		if r, ok = decodeCursor(v); !ok {
-			return fmt.Errorf("cursor of %s: malformed value: %w", p.stream, ErrFormat)
+	r, err := readStreamRecord(cb, p.stream)
+	if err != nil {
+		return err
+	}
+	if p.seq != 0 {
+		if p.seq < r.seq {
+			return badBatch(string(p.stream), "changelog seq %d is below the recorded %d", p.seq, r.seq)
 		}
+		r.seq = p.seq
 	}
 	if p.cursor != nil {
 		r.cursor = *p.cursor

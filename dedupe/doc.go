@@ -4,7 +4,8 @@
 //
 // Layout (design.md §5): bucket "meta" (format version, ccId, shard, time
 // zone, config fingerprint), "cursors" (stream → cursor, last sweep, sealed
-// day), "pending" (stream NUL callId → filter time, first seen), "gaps"
+// day, last-chance day, and the changelog seq when one was recorded),
+// "pending" (stream NUL callId → filter time, first seen), "gaps"
 // (start, end, stream → detected at) and one bucket "seen/YYYYMMDD" per day of
 // callEnd in the configured zone (stream "/" callId → callEnd ms, content
 // hash). Retention drops whole day buckets (Prune).
@@ -26,4 +27,6 @@
 //   - A store belongs to one ccId, shard and time zone; opening it for
 //     another is a *MismatchError, an unknown format version is ErrFormat.
 //   - Retention that is too short causes duplicates, never loss.
+//   - A stream's changelog seq (Batch.Seq, Snapshot.Seq) never goes
+//     backwards through Commit; only Restore sets it lower.
 package dedupe
