@@ -18,9 +18,11 @@ import (
 // so a control topic that is down fails the turn before anything was
 // published; the events are acknowledged by Kafka before anything is marked
 // seen; the day seal and the dead-letter records of bad rows follow the
-// events; then seen-marks, pending calls, the cursor, the sealed day, gaps
-// and quarantined rows land in one store transaction. A crash before the
-// commit publishes the same events again, with the same ids; none is lost.
+// events; with a changelog the stream's state after the turn is recorded on
+// the state topic next (logState); then seen-marks, pending calls, the
+// cursor, the sealed day, gaps and quarantined rows land in one store
+// transaction. A crash before the commit publishes the same events again,
+// with the same ids; none is lost.
 // It returns how many call events were published.
 func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, now time.Time) (int, error) {
 	fresh, err := p.unseen(c.items)
@@ -43,6 +45,9 @@ func (p *Poller) deliver(ctx context.Context, ls *live, pl plan, c classified, n
 	}
 	b := c.batch(pl.batch, fresh)
 	afterErr := errors.Join(p.seal(ctx, ls, pl, c, fresh, now, &b), p.quarantine(ctx, ls, pl, c.bad, now, &b))
+	if err := p.logState(ctx, ls, &b); err != nil {
+		return 0, errors.Join(afterErr, err)
+	}
 	if err := p.store.Commit(b); err != nil {
 		return 0, errors.Join(afterErr, fmt.Errorf("commit: %w", err))
 	}

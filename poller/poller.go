@@ -226,24 +226,31 @@ type Deps struct {
 	// OnPublished, when set, is called after each successful commit with the
 	// events that commit covered (the demo prints them). It must not block.
 	OnPublished func([]schemas.Event)
+	// Changelog, when set, records every committed change of a stream's
+	// durable state before the commit (changelog.go); Store must then
+	// implement Snapshots too.
+	Changelog Changelog
 }
 
 // Poller runs every owned stream. Create it with New, then run Work from as
 // many goroutines as ccms.Client.Workers (4 per request slot of
 // CALLPUB_CCMS_MAX_IN_FLIGHT: turns publish and commit while others fetch).
 type Poller struct {
-	cfg     Config
-	src     Source
-	store   Store
-	pub     Publisher
-	enc     *schemas.Encoder
-	loc     *time.Location // reach.Loc
-	reach   ccms.Reach
-	planner planner
-	log     *slog.Logger
-	m       *metrics
-	owns    func(Stream) bool
-	onPub   func([]schemas.Event)
+	cfg   Config
+	src   Source
+	store Store
+	pub   Publisher
+	// changelog and snapshots: nil without CALLPUB_KAFKA_STATE_TOPIC.
+	changelog Changelog
+	snapshots Snapshots
+	enc       *schemas.Encoder
+	loc       *time.Location // reach.Loc
+	reach     ccms.Reach
+	planner   planner
+	log       *slog.Logger
+	m         *metrics
+	owns      func(Stream) bool
+	onPub     func([]schemas.Event)
 
 	maxEventBytes int
 	clockOffset   func() time.Duration
@@ -287,7 +294,12 @@ func New(cfg Config, d Deps) (*Poller, error) {
 		return nil, errors.New("poller: Source, Store, Publisher, Encoder and Budget are required")
 	}
 	d = d.withDefaults()
+	snaps, ok := d.Store.(Snapshots)
+	if d.Changelog != nil && !ok {
+		return nil, errors.New("poller: a Changelog needs a Store that implements Snapshots")
+	}
 	p := &Poller{
+		changelog: d.Changelog, snapshots: snaps,
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
 		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes, clockOffset: d.ClockOffset,
 		planner: planner{cfg: cfg, reach: d.Reach, pageSize: d.PageSize,

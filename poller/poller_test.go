@@ -151,6 +151,12 @@ func newEnv(t *testing.T, cfg poller.Config, so ccmssim.Options, dir string, cha
 // client's config; the poller then follows the client's zone and reach.
 func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Store, change ...func(*ccms.Config)) *env {
 	t.Helper()
+	return buildWith(t, cfg, sim, store, nil, change...)
+}
+
+// buildWith is build with deps, when set, editing the poller's Deps.
+func buildWith(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Store, deps func(*poller.Deps), change ...func(*ccms.Config)) *env {
+	t.Helper()
 	cc := ccms.Config{URL: "http://ccms.test", AK: "ak", SK: "sk",
 		Rate: 50, MaxInFlight: 4, PageSize: 100, MaxPages: 20, MinSpan: time.Second}
 	for _, f := range change {
@@ -174,9 +180,13 @@ func build(t *testing.T, cfg poller.Config, sim *ccmssim.Sim, store *dedupe.Stor
 		t.Fatal(err)
 	}
 	e.pub = &fakePublisher{}
-	e.p, err = poller.New(cfg, poller.Deps{Source: client, Store: store, Publisher: e.pub, Encoder: enc,
+	d := poller.Deps{Source: client, Store: store, Publisher: e.pub, Encoder: enc,
 		Budget: budget, Reach: client.Reach(),
-		Metrics: e.reg, Logger: testLogger(t)})
+		Metrics: e.reg, Logger: testLogger(t)}
+	if deps != nil {
+		deps(&d)
+	}
+	e.p, err = poller.New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
