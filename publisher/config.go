@@ -31,6 +31,15 @@ type Config struct {
 	// row that could not be decoded or used; "" turns them off (such rows are
 	// still counted and logged).
 	DLQTopic string `env:"DLQ_TOPIC"`
+	// StateTopic receives the changelog of each stream's durable state
+	// (schemas.StateRecord), one record per change, keyed by the stream key
+	// ("1/25/in"), so that a replica that lost its disk rebuilds its store
+	// from it (ReadState); "" turns the changelog off. Compaction keeps each
+	// stream's latest record: create the topic with cleanup.policy=compact
+	// (with delete, retention would forget streams that are merely quiet)
+	// and the same replication as the event topic. It must exist: callpub
+	// never creates topics.
+	StateTopic string `env:"STATE_TOPIC"`
 	// MaxMessageBytes is the largest record batch the topics accept: their
 	// max.message.bytes (the broker's message.max.bytes unless the topic
 	// overrides it). Publish refuses a larger event before sending anything,
@@ -165,6 +174,8 @@ func (c Config) checkTopics(p *problems) {
 	checkOptionalTopic(p, "ControlTopic", c.ControlTopic, namedTopic{"CALLPUB_KAFKA_TOPIC", c.Topic})
 	checkOptionalTopic(p, "DLQTopic", c.DLQTopic, namedTopic{"CALLPUB_KAFKA_TOPIC", c.Topic},
 		namedTopic{"CALLPUB_KAFKA_CONTROL_TOPIC", c.ControlTopic})
+	checkOptionalTopic(p, "StateTopic", c.StateTopic, namedTopic{"CALLPUB_KAFKA_TOPIC", c.Topic},
+		namedTopic{"CALLPUB_KAFKA_CONTROL_TOPIC", c.ControlTopic}, namedTopic{"CALLPUB_KAFKA_DLQ_TOPIC", c.DLQTopic})
 	if _, ok := compressions[c.Compression]; !ok {
 		p.add("Compression", "%q is not one of none, snappy, lz4, zstd", c.Compression)
 	}
@@ -229,11 +240,11 @@ func unwrapPathError(err error) string {
 	return err.Error()
 }
 
-// topics are the configured topics: the call topic, then the control and
-// dead-letter topics when set.
+// topics are the configured topics: the call topic, then the control,
+// dead-letter and state topics when set. CheckTopic checks that each exists.
 func (c Config) topics() []string {
 	topics := []string{c.Topic}
-	for _, t := range []string{c.ControlTopic, c.DLQTopic} {
+	for _, t := range []string{c.ControlTopic, c.DLQTopic, c.StateTopic} {
 		if t != "" {
 			topics = append(topics, t)
 		}
