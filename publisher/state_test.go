@@ -292,10 +292,10 @@ func fillState(t testing.TB, cfg Config, n, batch int) {
 	}
 }
 
-// The speed a rebuild needs: 100,000 records (1000 streams, 100 records
-// each, about 340 bytes a record) over 6 partitions, every one read, each
+// What a rebuild reads: 100,000 records (1000 streams, 100 records each,
+// about 340 bytes a record) over 6 partitions, every one read, each
 // stream's in order.
-func TestReadStateReads100000RecordsInSeconds(t *testing.T) {
+func TestReadStateReads100000RecordsEachStreamsInOrder(t *testing.T) {
 	const records, partitions = 100_000, 6
 	brokers := kafkatest.Brokers(t)
 	cfg := stateConfig(brokers, compactedTopic(t, brokers, partitions))
@@ -323,12 +323,9 @@ func TestReadStateReads100000RecordsInSeconds(t *testing.T) {
 	if n != records || len(last) != 1000 {
 		t.Errorf("read %d records of %d streams, want %d of 1000", n, len(last), records)
 	}
+	// Printed, not asserted: speed is for benchmarks (the rebuild's is
+	// BenchmarkRebuildSlot100k in cmd/callpub).
 	t.Logf("ReadState read %d records in %v (%.0f records/s)", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
-	// Generous for -race and busy CI machines; one fetch per record, or a
-	// wait per fetch, would take minutes.
-	if took > 30*time.Second {
-		t.Errorf("ReadState took %v for %d records", took, n)
-	}
 }
 
 // Compaction leaves holes in the offsets: ReadState skips them, hands over

@@ -33,6 +33,7 @@ var kafkaHelp = map[string]string{
 	"KAFKA_BROKERS":           "bootstrap brokers, host:port,host:port (required for run and check)",
 	"KAFKA_TOPIC":             "topic of call-completed events (must exist; never auto-created)",
 	"KAFKA_CONTROL_TOPIC":     "optional topic of gap, day-sealed and heartbeat records",
+	"KAFKA_STATE_TOPIC":       "optional compacted topic of each stream's state (cursor, pending calls, gaps, seals), written before every local commit; a start rebuilds a lost or stale store from it and the event topic",
 	"KAFKA_DLQ_TOPIC":         "optional dead-letter topic: one record per row that could not be decoded or used (phone numbers per PII)",
 	"KAFKA_MAX_MESSAGE_BYTES": "largest record batch the topics accept (their max.message.bytes); event sizes are checked against it before sending",
 	"KAFKA_COMPRESSION":       "none, snappy, lz4 or zstd",

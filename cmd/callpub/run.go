@@ -97,6 +97,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	if err != nil {
 		return err
 	}
+	changelog, err := startChangelog(ctx, cfg, store, pub, sh, client.Reach(), logger)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
 	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIMode(cfg.PII), PIIKey: []byte(cfg.PIIKey.Reveal())})
 	if err != nil {
 		return configError(fmt.Errorf("CALLPUB_PII: %w", err))
@@ -105,6 +109,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
 		Reach: client.Reach(), Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
 		MaxEventBytes: pub.MaxMessageBytes(), PageSize: client.PageSize(), ClockOffset: client.ClockOffset,
+		Changelog: changelog,
 	})
 	if err != nil {
 		return err
