@@ -226,6 +226,12 @@ type Deps struct {
 	// OnPublished, when set, is called after each successful commit with the
 	// events that commit covered (the demo prints them). It must not block.
 	OnPublished func([]schemas.Event)
+	// Slots are the work slots (event topic partitions) a group member was
+	// given, for /status; nil outside group mode.
+	Slots []int
+	// Rebuilt names the streams whose state came from the changelog at this
+	// start or assignment (the rest: the local store), for /status.
+	Rebuilt map[string]bool
 	// Changelog, when set, records every committed change of a stream's
 	// durable state before the commit (changelog.go); Store must then
 	// implement Snapshots too.
@@ -240,6 +246,7 @@ type Poller struct {
 	src   Source
 	store Store
 	pub   Publisher
+	slots []int // Deps.Slots
 	// changelog and snapshots: nil without CALLPUB_KAFKA_STATE_TOPIC.
 	changelog Changelog
 	snapshots Snapshots
@@ -282,6 +289,7 @@ type live struct {
 	gaps      int
 	// density is learned from the stream's reads (owned by the worker).
 	density density
+	rebuilt bool // its state came from the changelog (Deps.Rebuilt)
 }
 
 // New builds a poller, loads the state of every owned stream once and
@@ -299,7 +307,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 		return nil, errors.New("poller: a Changelog needs a Store that implements Snapshots")
 	}
 	p := &Poller{
-		changelog: d.Changelog, snapshots: snaps,
+		changelog: d.Changelog, snapshots: snaps, slots: d.Slots,
 		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
 		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes, clockOffset: d.ClockOffset,
 		planner: planner{cfg: cfg, reach: d.Reach, pageSize: d.PageSize,
@@ -307,7 +315,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	}
 	for _, s := range Streams(cfg.CCID, cfg.VDNs, cfg.Directions) {
 		if p.owns(s) {
-			p.streams = append(p.streams, &live{Stream: s, key: s.Key()})
+			p.streams = append(p.streams, &live{Stream: s, key: s.Key(), rebuilt: d.Rebuilt[s.Key()]})
 		}
 	}
 	if len(p.streams) == 0 {

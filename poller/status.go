@@ -20,6 +20,9 @@ type StreamStatus struct {
 	LastOK          time.Time `json:"last_ok,omitzero"`
 	LastError       string    `json:"last_error,omitempty"`
 	LastErrorAt     time.Time `json:"last_error_at,omitzero"`
+	// StateFrom says where the stream's state came from when this process
+	// started it: "local" (the store) or "changelog" (the state topic).
+	StateFrom string `json:"state_from"`
 }
 
 // Status is the poller's state for /status: a summary of every owned
@@ -34,7 +37,12 @@ type Status struct {
 	Behind     int            `json:"streams_behind"`
 	// Unpolled counts the streams without a successful turn since the
 	// process started.
-	Unpolled       int     `json:"streams_unpolled"`
+	Unpolled int `json:"streams_unpolled"`
+	// Rebuilt counts the streams whose state came from the changelog.
+	Rebuilt int `json:"streams_rebuilt"`
+	// Slots are the event topic partitions this group member owns (group
+	// mode only).
+	Slots          []int   `json:"slots,omitempty"`
 	MinHeadroomSec float64 `json:"min_horizon_headroom_seconds"`
 	// Horizon is the earliest instant the API returns now, under DayBoundary
 	// in Zone (CALLPUB_CCMS_DAY_BOUNDARY_MODE, CALLPUB_CCMS_TIMEZONE).
@@ -82,7 +90,8 @@ func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
 	queued := p.sched.queued()
 	s := Status{Now: now, Started: p.started, Streams: len(p.streams), BudgetRate: p.m.budget.Rate(),
 		Queued: make(map[string]int, numLanes), Horizon: Horizon(now, p.reach), Zone: p.loc.String(),
-		DayBoundary: string(p.reach.Mode()), Freshness: p.m.recent.summary(now), Pace: p.pace.snapshot(), Rows: []StreamStatus{}}
+		DayBoundary: string(p.reach.Mode()), Freshness: p.m.recent.summary(now), Pace: p.pace.snapshot(), Rows: []StreamStatus{},
+		Slots: p.slots}
 	for l := range numLanes {
 		s.Queued[l.String()] = queued[l]
 	}
@@ -105,6 +114,9 @@ func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
 		}
 		if ls.lastOK.IsZero() {
 			s.Unpolled++
+		}
+		if ls.rebuilt {
+			s.Rebuilt++
 		}
 		if i == 0 || w.Before(minW) {
 			minW = w
@@ -151,7 +163,10 @@ func (p *Poller) after(st Stream) int {
 func (p *Poller) row(ls *live, now time.Time) StreamStatus {
 	r := StreamStatus{Stream: ls.key, VDN: ls.VDN, Direction: string(ls.Dir), Cursor: ls.state.Cursor,
 		Pending: len(ls.state.Pending), OldestPending: oldestPending(ls.state.Pending), Gaps: ls.gaps,
-		LastOK: ls.lastOK, LastError: ls.lastErr, LastErrorAt: ls.lastErrAt}
+		LastOK: ls.lastOK, LastError: ls.lastErr, LastErrorAt: ls.lastErrAt, StateFrom: "local"}
+	if ls.rebuilt {
+		r.StateFrom = "changelog"
+	}
 	w := p.watermark(ls, now)
 	r.LagSeconds = now.Sub(w).Seconds()
 	r.HeadroomSeconds = Headroom(w, now, p.reach).Seconds()

@@ -33,3 +33,13 @@ func TestBalancerAgreesWithJavaForEveryVDN(t *testing.T) {
 		}
 	}
 }
+
+func TestPartitionOfIsWhereJavaPutsAVDNsEvents(t *testing.T) {
+	for _, n := range []int{1, 6, 12} {
+		for vdn := 1; vdn <= 2000; vdn++ {
+			if got, want := PartitionOf(vdn, n), javaPartition(strconv.Itoa(vdn), n); got != want {
+				t.Fatalf("%d partitions, VDN %d: PartitionOf %d, Java %d", n, vdn, got, want)
+			}
+		}
+	}
+}

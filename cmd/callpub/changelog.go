@@ -29,13 +29,14 @@ func (c kafkaChangelog) Log(ctx context.Context, sn dedupe.Snapshot) error {
 	return c.pub.PublishState(ctx, sn.State.Stream, v)
 }
 
-// startChangelog, with a state topic, brings the store up to it (rebuild)
-// and returns the changelog the poller writes; nil without one. A stop
-// during the rebuild returns nil, nil: the caller sees ctx.Err().
+// startChangelog, with a state topic, brings the owned streams of the
+// store up to it (rebuild) and returns the changelog the poller writes and
+// the streams rebuilt from it; nil without one. A stop during the rebuild
+// returns nil, nil, nil: the caller sees ctx.Err().
 func startChangelog(ctx context.Context, cfg config, store *dedupe.Store, pub *publisher.Publisher, sh shard,
-	reach ccms.Reach, logger *slog.Logger) (poller.Changelog, error) {
+	reach ccms.Reach, logger *slog.Logger) (poller.Changelog, map[string]bool, error) {
 	if cfg.Kafka.StateTopic == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	owned := map[string]bool{}
 	for _, s := range poller.Streams(cfg.Poll.CCID, cfg.Poll.VDNs, cfg.Poll.Directions) {
@@ -43,17 +44,27 @@ func startChangelog(ctx context.Context, cfg config, store *dedupe.Store, pub *p
 			owned[s.Key()] = true
 		}
 	}
-	if _, err := rebuild(ctx, cfg.Kafka, store, owned, poller.Horizon(time.Now(), reach), logger); err != nil {
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("kafka: state changelog: %w", err)
-	}
-	owner, err := os.Hostname()
+	rep, err := rebuild(ctx, cfg.Kafka, store, owned, poller.Horizon(time.Now(), reach), nil, logger)
 	if err != nil {
-		owner = "unknown"
+		if ctx.Err() != nil {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("kafka: state changelog: %w", err)
 	}
-	return kafkaChangelog{pub: pub, owner: owner}, nil
+	rebuilt := map[string]bool{}
+	for _, s := range rep.restored {
+		rebuilt[s] = true
+	}
+	return kafkaChangelog{pub: pub, owner: hostname()}, rebuilt, nil
+}
+
+// hostname names this replica in the state records it writes.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
 }
 
 // recordOf is the state record of a snapshot.

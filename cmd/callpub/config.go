@@ -33,6 +33,10 @@ type config struct {
 	Shard       string        `env:"SHARD"`
 	Shards      int           `env:"SHARDS"`
 	PodName     string        `env:"POD_NAME"`
+	// GroupID turns on group mode (group.go): replicas share the streams
+	// through a Kafka consumer group; GroupSession is its session timeout.
+	GroupID      string        `env:"GROUP_ID"`
+	GroupSession time.Duration `env:"GROUP_SESSION_TIMEOUT, default=10s"`
 	// MetricsPerStreamMax: above this many owned streams, lag, headroom and
 	// pending are exported per direction (poller.SetStreamSeriesMax).
 	MetricsPerStreamMax int `env:"METRICS_PER_STREAM_MAX, default=1000"`
@@ -48,16 +52,18 @@ type config struct {
 // help describes every variable; envHelp adds each one's default from the tags.
 // A test checks that every variable of config has a line here and in README.md.
 var helpText = map[string]string{
-	"LOG_LEVEL":          "debug, info, warn or error",
-	"LOG_FORMAT":         "json or text (logs go to stderr)",
-	"HTTP_ADDR":          "ops listener: /metrics /healthz /readyz /status",
-	"STATE_DIR":          "folder of the bbolt store (callpub.db); one replica per folder",
-	"STATE_LOCK_TIMEOUT": "how long to wait for the store's file lock before failing",
-	"PII":                "phone numbers in events: plain, mask (last 4 digits kept) or hash (HMAC-SHA256)",
-	"PII_KEY":            "secret key for PII=hash (or PII_KEY_FILE)",
-	"SHARD":              "i/n: this replica owns the streams whose (ccId, VDN) hash falls in shard i of n",
-	"SHARDS":             "n: like SHARD, with i taken from the StatefulSet ordinal at the end of POD_NAME",
-	"POD_NAME":           "this pod's name (Kubernetes downward API), e.g. callpub-2; used with SHARDS",
+	"LOG_LEVEL":             "debug, info, warn or error",
+	"LOG_FORMAT":            "json or text (logs go to stderr)",
+	"HTTP_ADDR":             "ops listener: /metrics /healthz /readyz /status",
+	"STATE_DIR":             "folder of the bbolt store (callpub.db); one replica per folder",
+	"STATE_LOCK_TIMEOUT":    "how long to wait for the store's file lock before failing",
+	"PII":                   "phone numbers in events: plain, mask (last 4 digits kept) or hash (HMAC-SHA256)",
+	"PII_KEY":               "secret key for PII=hash (or PII_KEY_FILE)",
+	"SHARD":                 "i/n: this replica owns the streams whose (ccId, VDN) hash falls in shard i of n",
+	"SHARDS":                "n: like SHARD, with i taken from the StatefulSet ordinal at the end of POD_NAME",
+	"POD_NAME":              "this pod's name (Kubernetes downward API), e.g. callpub-2; used with SHARDS",
+	"GROUP_ID":              "group mode: replicas with this Kafka consumer group id share the streams, each owning the VDNs of the event topic partitions the group gives it, and take them over from a replica that stops; needs KAFKA_STATE_TOPIC, excludes SHARD and SHARDS",
+	"GROUP_SESSION_TIMEOUT": "group mode: a replica that stops heartbeating loses its partitions to the others after this (the broker allows 6s..30m by default)",
 
 	"METRICS_PER_STREAM_MAX": "lag, horizon headroom and pending calls are exported per stream (3 series each) while this replica owns at most this many streams; above, one series per direction under the same names (largest lag, least headroom, sum of pending; /status has every stream); 0: never per stream",
 
@@ -250,6 +256,7 @@ func (c config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("CALLPUB_PII: %q is not plain, mask or hash", c.PII))
 	}
+	errs = append(errs, c.checkGroup()...)
 	if _, err := c.shard(); err != nil {
 		errs = append(errs, err)
 	}
@@ -369,4 +376,22 @@ func envHelp() string {
 		fmt.Fprintf(&b, "  CALLPUB_%-*s %s [%s]\n", width, v.Name, desc, d)
 	}
 	return b.String()
+}
+
+// checkGroup checks the group-mode settings (group.go).
+func (c config) checkGroup() []error {
+	if c.GroupID == "" {
+		return nil
+	}
+	var errs []error
+	if c.Shard != "" || c.Shards != 0 {
+		errs = append(errs, errors.New("CALLPUB_GROUP_ID: set together with CALLPUB_SHARD or CALLPUB_SHARDS: the group shares the streams itself, unset them"))
+	}
+	if c.Kafka.StateTopic == "" {
+		errs = append(errs, errors.New("CALLPUB_GROUP_ID: group mode needs CALLPUB_KAFKA_STATE_TOPIC: a replica handed a stream rebuilds its state from it"))
+	}
+	if c.GroupSession < 6*time.Second || c.GroupSession > 30*time.Minute {
+		errs = append(errs, fmt.Errorf("CALLPUB_GROUP_SESSION_TIMEOUT: must be between 6s and 30m (the broker's defaults), got %v", c.GroupSession))
+	}
+	return errs
 }

@@ -29,9 +29,9 @@ const statusPageRows = 1000
 // on Kafka or CC-CMS, because a restart does not fix an outage), /readyz
 // (start-up checks passed and the workers run) and /status (a summary of
 // every stream and a page of per-stream rows, JSON).
-func opsHandler(reg *prometheus.Registry, ready *atomic.Bool, st statusSource) http.Handler {
+func opsHandler(metrics prometheus.Gatherer, ready *atomic.Bool, st statusSource) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

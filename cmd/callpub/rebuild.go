@@ -35,9 +35,11 @@ type rebuildReport struct {
 // holds an older sequence (a new or lost disk, or a crash between a record
 // and its local commit) the record replaces the stream's state, and the seen
 // marks of those streams are restored from the event topic, read from the
-// API's horizon: what was published is not published again. A store as far
+// API's horizon (only the partitions in parts, nil: all): what was
+// published is not published again. A store as far
 // as the changelog, or ahead of it (a state topic recreated), is kept.
-func rebuild(ctx context.Context, kc publisher.Config, store restorer, owned map[string]bool, horizon time.Time, logger *slog.Logger) (rebuildReport, error) {
+func rebuild(ctx context.Context, kc publisher.Config, store restorer, owned map[string]bool, horizon time.Time, parts partitionSet,
+	logger *slog.Logger) (rebuildReport, error) {
 	start := time.Now()
 	var rep rebuildReport
 	latest, err := readChangelog(ctx, kc, owned, logger, &rep)
@@ -62,7 +64,7 @@ func rebuild(ctx context.Context, kc publisher.Config, store restorer, owned map
 	}
 	rep.local += len(owned) - len(latest)
 	if len(restored) > 0 {
-		if rep.events, rep.marked, err = rebuildSeen(ctx, kc, store, restored, horizon); err != nil {
+		if rep.events, rep.marked, err = rebuildSeen(ctx, kc, store, restored, horizon, parts); err != nil {
 			return rep, fmt.Errorf("seen marks: %w", err)
 		}
 	}

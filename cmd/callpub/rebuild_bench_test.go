@@ -73,7 +73,7 @@ func BenchmarkRebuildSlot100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		rep, err = rebuild(b.Context(), kc, store, owned, horizon, slog.New(slog.DiscardHandler))
+		rep, err = rebuild(b.Context(), kc, store, owned, horizon, partitionSet{0: true}, slog.New(slog.DiscardHandler))
 		b.StopTimer()
 		if err != nil || rep.marked != calls || len(rep.restored) != 2 {
 			b.Fatalf("rebuild: %v; %d marks, %d streams restored; want %d and 2", err, rep.marked, len(rep.restored), calls)

@@ -23,16 +23,17 @@ const seenFlush = 10_000
 // call-completed event produced since from (less topicReader's margin) of
 // one of streams marks its call seen with the content it was published
 // with, the last one read winning (a VDN's events are in one partition, in
-// order, so that is the last published). It returns how many events it
-// read and how many marks it restored.
-func rebuildSeen(ctx context.Context, kc publisher.Config, store seenMarker, streams map[string]bool, from time.Time) (read, marked int, err error) {
+// order, so that is the last published). Only the partitions in parts are
+// read (nil: all). It returns how many events it read and how many marks it
+// restored.
+func rebuildSeen(ctx context.Context, kc publisher.Config, store seenMarker, streams map[string]bool, from time.Time, parts partitionSet) (read, marked int, err error) {
 	dialer, err := kc.Dialer()
 	if err != nil {
 		return 0, 0, configError(err)
 	}
 	type call struct{ stream, id string }
 	last := map[call]dedupe.Key{}
-	tr := topicReader{brokers: kc.Brokers, dialer: dialer}
+	tr := topicReader{brokers: kc.Brokers, dialer: dialer, only: parts}
 	res, err := tr.read(ctx, kc.Topic, from, func(ev schemas.Event) error {
 		k, ok, err := seenKey(ev)
 		if err != nil || !ok || !streams[k.Stream] {
@@ -76,3 +77,6 @@ func seenKey(ev schemas.Event) (k dedupe.Key, ok bool, err error) {
 	s := schemas.Stream{CCID: d.CCID, VDN: d.VDN, Dir: schemas.DirectionOf(d.Direction == "inbound")}
 	return dedupe.Key{Stream: s.Key(), CallID: d.CallID, CallEnd: d.CallEnd.Time, Hash: hash}, true, nil
 }
+
+// partitionSet is a set of partitions of the event topic; nil means all.
+type partitionSet map[int]bool

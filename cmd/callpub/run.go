@@ -97,37 +97,37 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 	if err != nil {
 		return err
 	}
-	changelog, err := startChangelog(ctx, cfg, store, pub, sh, client.Reach(), logger)
-	if err != nil || ctx.Err() != nil {
-		return err
-	}
 	enc, err := schemas.NewEncoder(schemas.EncoderOptions{PII: schemas.PIIMode(cfg.PII), PIIKey: []byte(cfg.PIIKey.Reveal())})
 	if err != nil {
 		return configError(fmt.Errorf("CALLPUB_PII: %w", err))
 	}
-	p, err := poller.New(cfg.Poll, poller.Deps{
+	deps := poller.Deps{
 		Source: client, Store: store, Publisher: pub, Encoder: enc, Budget: budget,
-		Reach: client.Reach(), Logger: logger, Metrics: reg, Owns: sh.owns, OnPublished: h.onPublished,
+		Reach: client.Reach(), Logger: logger, OnPublished: h.onPublished,
 		MaxEventBytes: pub.MaxMessageBytes(), PageSize: client.PageSize(), ClockOffset: client.ClockOffset,
-		Changelog: changelog,
-	})
-	if err != nil {
+	}
+	var w workload
+	if cfg.GroupID != "" {
+		w, err = newGroup(cfg, deps, store, pub, budget, client.Workers(), info.Partitions, reg)
+	} else {
+		w, err = newStatic(ctx, cfg, deps, store, pub, sh, client.Workers(), reg)
+	}
+	if err != nil || ctx.Err() != nil {
 		return err
 	}
-	p.SetStreamSeriesMax(cfg.MetricsPerStreamMax)
 	ret, err := newRetention(cfg, store, client.Reach(), logger, reg)
 	if err != nil {
 		return err
 	}
 	started := func(addr string) {
-		logger.Info("callpub running", "streams", p.Streams(), "cc_id", cfg.Poll.CCID, "vdns", cfg.Poll.VDNs.String(),
-			"directions", fmt.Sprint(cfg.Poll.Directions), "shard", sh.String(), "topic", info.Topic, "partitions", info.Partitions,
-			"ccms_host", client.Host(), "timezone", client.Reach().Loc.String(), "ops_addr", addr)
+		logger.Info("callpub running", "streams", w.streams(), "cc_id", cfg.Poll.CCID, "vdns", cfg.Poll.VDNs.String(),
+			"directions", fmt.Sprint(cfg.Poll.Directions), "shard", sh.String(), "group", cfg.GroupID, "topic", info.Topic,
+			"partitions", info.Partitions, "ccms_host", client.Host(), "timezone", client.Reach().Loc.String(), "ops_addr", addr)
 		if h.onReady != nil {
 			h.onReady(addr)
 		}
 	}
-	err = runWorkers(ctx, cfg.HTTPAddr, client.Workers(), p, reg, started, append(loops, ret.run)...)
+	err = runWorkers(ctx, cfg.HTTPAddr, w, w.gatherer(reg), started, append(loops, ret.run)...)
 	logger.Info("callpub stopping", "err", err)
 	return err
 }
@@ -196,22 +196,68 @@ func checkEventTopic(ctx context.Context, pub *publisher.Publisher) (publisher.T
 	return info, nil
 }
 
+// workload is what the service runs: the poller of this replica's streams
+// (static), or the group's generations (group.go).
+type workload interface {
+	statusSource
+	// run runs until ctx ends (nil) or something fails.
+	run(ctx context.Context) error
+	// gatherer is base plus the workload's own metrics.
+	gatherer(base prometheus.Gatherer) prometheus.Gatherer
+	// streams is how many streams run now (group mode: 0 until assigned).
+	streams() int
+}
+
+// static is one poller over the streams of this replica's shard (all of
+// them without one), its metrics on the service's registry.
+type static struct {
+	*poller.Poller
+	workers int
+}
+
+// newStatic brings the store up to the state topic, if any, and builds the
+// poller. A stop during the rebuild returns nil, nil.
+func newStatic(ctx context.Context, cfg config, deps poller.Deps, store *dedupe.Store, pub *publisher.Publisher, sh shard,
+	workers int, reg prometheus.Registerer) (workload, error) {
+	changelog, rebuilt, err := startChangelog(ctx, cfg, store, pub, sh, deps.Reach, deps.Logger)
+	if err != nil || ctx.Err() != nil {
+		return nil, err
+	}
+	deps.Owns, deps.Metrics, deps.Changelog, deps.Rebuilt = sh.owns, reg, changelog, rebuilt
+	p, err := poller.New(cfg.Poll, deps)
+	if err != nil {
+		return nil, err
+	}
+	p.SetStreamSeriesMax(cfg.MetricsPerStreamMax)
+	return static{Poller: p, workers: workers}, nil
+}
+
+// run runs the poller's workers (their number caps the requests in flight).
+func (s static) run(ctx context.Context) error {
+	var g errgroup.Group
+	for range s.workers {
+		g.Go(func() error { return s.Work(ctx) })
+	}
+	return g.Wait()
+}
+
+func (s static) gatherer(base prometheus.Gatherer) prometheus.Gatherer { return base }
+func (s static) streams() int                                          { return s.Streams() }
+
 // runWorkers listens on the ops address and runs, under one errgroup, the
-// poller's workers (their number caps the requests in flight), the ops
-// server and the loops (the store's retention), until ctx ends or one of
-// them fails. started is told the ops address once everything runs.
-func runWorkers(ctx context.Context, addr string, workers int, p *poller.Poller, reg *prometheus.Registry,
+// workload, the ops server and the loops (the store's retention), until ctx
+// ends or one of them fails. started is told the ops address once
+// everything runs.
+func runWorkers(ctx context.Context, addr string, w workload, metrics prometheus.Gatherer,
 	started func(addr string), loops ...func(context.Context) error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("ops listener CALLPUB_HTTP_ADDR=%s: %w", addr, err)
 	}
 	var ready atomic.Bool
-	srv := &http.Server{Handler: opsHandler(reg, &ready, p), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: opsHandler(metrics, &ready, w), ReadHeaderTimeout: 5 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
-	for range workers {
-		g.Go(func() error { return p.Work(gctx) })
-	}
+	g.Go(func() error { return w.run(gctx) })
 	for _, loop := range loops {
 		g.Go(func() error { return loop(gctx) })
 	}

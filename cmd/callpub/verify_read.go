@@ -18,6 +18,8 @@ import (
 type topicReader struct {
 	brokers []string
 	dialer  *kafka.Dialer
+	// only, when set, limits a read to these partitions.
+	only map[int]bool
 }
 
 // topicRead is what a read found out about the topic besides its records.
@@ -50,6 +52,9 @@ func (tr topicReader) read(ctx context.Context, topic string, from time.Time, ta
 	client := &kafka.Client{Addr: kafka.TCP(tr.brokers...), Timeout: 10 * time.Second,
 		Transport: &kafka.Transport{TLS: tr.dialer.TLS, SASL: tr.dialer.SASLMechanism}}
 	for _, p := range partitions {
+		if tr.only != nil && !tr.only[p.ID] {
+			continue
+		}
 		first, last, start, err := tr.offsets(ctx, client, topic, p.ID, from)
 		if err != nil {
 			return out, err

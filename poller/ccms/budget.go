@@ -136,7 +136,26 @@ func (b *Budget) Rate() float64 {
 }
 
 // Limit is the configured requests/s, which cuts never change.
-func (b *Budget) Limit() float64 { return b.max }
+func (b *Budget) Limit() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.max
+}
+
+// SetLimit changes the configured rate (in group mode, the share of the
+// group's rate this replica's streams hold). The current rate keeps its
+// proportion of it, so a cut in force stays in force.
+func (b *Budget) SetLimit(rate float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if rate <= 0 || rate == b.max {
+		return
+	}
+	b.refill(time.Now()) // tokens so far were earned at the old rate
+	scale := rate / b.max
+	b.max, b.min = rate, rate/floorShare
+	b.rate = min(max(b.rate*scale, b.min), b.max)
+}
 
 // PushBackShare is the share of the evidence (see Budget) that pushed back,
 // 0 when there is none.

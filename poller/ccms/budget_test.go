@@ -300,3 +300,22 @@ func TestBudgetPacesRequests(t *testing.T) {
 		}
 	})
 }
+
+func TestSetLimitScalesTheRateAndKeepsACutInForce(t *testing.T) {
+	b := NewBudget(100, 10)
+	b.SetLimit(25)
+	if b.Limit() != 25 || b.Rate() != 25 {
+		t.Errorf("limit %v, rate %v after SetLimit(25), want 25 and 25", b.Limit(), b.Rate())
+	}
+	b.mu.Lock()
+	b.rate = b.max / 4 // as after two cuts
+	b.mu.Unlock()
+	b.SetLimit(50)
+	if b.Limit() != 50 || b.Rate() != 12.5 {
+		t.Errorf("limit %v, rate %v after a cut to a quarter and SetLimit(50), want 50 and 12.5", b.Limit(), b.Rate())
+	}
+	b.SetLimit(0)
+	if b.Limit() != 50 {
+		t.Errorf("SetLimit(0) changed the limit to %v", b.Limit())
+	}
+}
