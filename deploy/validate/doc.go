@@ -8,8 +8,11 @@
 //
 // Invariants it holds the artefacts to:
 //   - every manifest decodes strictly into its API type (unknown fields fail);
-//   - the rendered kustomization is consistent: selectors, ports, names,
-//     secrets and the shard count agree;
+//   - the rendered kustomization is consistent: selectors, ports, names and
+//     secrets agree;
+//   - it runs in group mode: a group id and a state topic of its own, no
+//     shard settings, two replicas at least, and a grace period that lets a
+//     stop finish its turn and leave the group;
 //   - every environment variable set for callpub is one `callpub --help`
 //     lists (or its NAME_FILE form), and every CCMS_SIM_* one `ccms-sim
 //     --help` lists;

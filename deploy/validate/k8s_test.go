@@ -15,6 +15,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -307,20 +308,42 @@ func TestRenderedBaseIsConsistent(t *testing.T) {
 		}
 	})
 
-	t.Run("the shard count is the replica count and the pod name comes from the downward API", func(t *testing.T) {
+	t.Run("group mode: the replicas join a group and no shard is set", func(t *testing.T) {
 		c := pod.Spec.Containers[0]
-		if sts.Spec.Replicas == nil || envValue(c, cm, "CALLPUB_SHARDS", "") != fmt.Sprint(*sts.Spec.Replicas) {
-			t.Errorf("CALLPUB_SHARDS = %q, replicas = %v: they must be equal", envValue(c, cm, "CALLPUB_SHARDS", ""), sts.Spec.Replicas)
+		if id := envValue(c, cm, "CALLPUB_GROUP_ID", ""); strings.TrimSpace(id) == "" {
+			t.Errorf("CALLPUB_GROUP_ID is %q: the base runs in group mode and needs a group id", id)
 		}
-		if envValue(c, cm, "CALLPUB_SHARD", "") != "" {
-			t.Error("CALLPUB_SHARD is set; the StatefulSet uses CALLPUB_SHARDS")
+		// Not even empty: the base carries no shard setting at all.
+		for _, name := range []string{"CALLPUB_SHARD", "CALLPUB_SHARDS"} {
+			if where, ok := envSet(c, cm, name); ok {
+				t.Errorf("%s: group mode refuses %s; the group decides what each replica owns", where, name)
+			}
 		}
-		var ok bool
-		for _, e := range c.Env {
-			ok = ok || e.Name == "CALLPUB_POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+	})
+
+	t.Run("group mode: the state topic is set and is none of the other topics", func(t *testing.T) {
+		c := pod.Spec.Containers[0]
+		vars := callpubVars(t)
+		state := envValue(c, cm, "CALLPUB_KAFKA_STATE_TOPIC", "")
+		if state == "" {
+			t.Fatal("CALLPUB_KAFKA_STATE_TOPIC is unset: group mode needs it, a replica handed a stream rebuilds it from there")
 		}
-		if !ok {
-			t.Error("CALLPUB_POD_NAME does not come from fieldRef metadata.name")
+		for _, name := range []string{"CALLPUB_KAFKA_TOPIC", "CALLPUB_KAFKA_CONTROL_TOPIC", "CALLPUB_KAFKA_DLQ_TOPIC"} {
+			if other := envValue(c, cm, name, helpDefault(vars, name)); other == state {
+				t.Errorf("CALLPUB_KAFKA_STATE_TOPIC and %s are both %q: the state topic is compacted and holds only state records", name, state)
+			}
+		}
+	})
+
+	t.Run("group mode: another replica can take over and the pods start together", func(t *testing.T) {
+		if sts.Spec.Replicas == nil || *sts.Spec.Replicas < 2 {
+			t.Errorf("replicas %s: want 2 at least, so that a dead replica's streams have somewhere to go", ptrString(sts.Spec.Replicas))
+		}
+		if p := sts.Spec.PodManagementPolicy; p != appsv1.ParallelPodManagement {
+			t.Errorf("podManagementPolicy %q, want %q: one by one, each new pod is a rebalance of its own", p, appsv1.ParallelPodManagement)
+		}
+		if mu := pdb.Spec.MaxUnavailable; mu == nil || mu.Type != intstr.Int || mu.IntVal < 1 || sts.Spec.Replicas == nil || mu.IntVal >= *sts.Spec.Replicas {
+			t.Errorf("PodDisruptionBudget maxUnavailable %v with replicas %s: want a number from 1 to replicas-1 (one pod down, never all)", mu, ptrString(sts.Spec.Replicas))
 		}
 	})
 
@@ -379,7 +402,7 @@ func TestRenderedBaseIsConsistent(t *testing.T) {
 		}
 	})
 
-	t.Run("a stop has time to finish the step in hand", func(t *testing.T) {
+	t.Run("a stop has time to finish the turn in hand and leave the group", func(t *testing.T) {
 		c := pod.Spec.Containers[0]
 		v := envValue(c, cm, "CALLPUB_POLL_STEP_TIMEOUT", callpubVars(t)["CALLPUB_POLL_STEP_TIMEOUT"])
 		d, err := time.ParseDuration(v)
@@ -387,8 +410,8 @@ func TestRenderedBaseIsConsistent(t *testing.T) {
 			t.Fatalf("CALLPUB_POLL_STEP_TIMEOUT %q: %v", v, err)
 		}
 		grace := pod.Spec.TerminationGracePeriodSeconds
-		if grace == nil || time.Duration(*grace)*time.Second <= d {
-			t.Errorf("terminationGracePeriodSeconds %v is not above CALLPUB_POLL_STEP_TIMEOUT %v", grace, d)
+		if grace == nil || time.Duration(*grace)*time.Second < d+stopMargin {
+			t.Errorf("terminationGracePeriodSeconds %v is not %v above CALLPUB_POLL_STEP_TIMEOUT %v: a pod killed mid-turn may publish what was in flight again, and one killed before it leaves the group leaves its streams unpolled for the session timeout", ptrString(grace), stopMargin, d)
 		}
 	})
 
@@ -399,6 +422,42 @@ func TestRenderedBaseIsConsistent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// stopMargin is what a stop needs after the turn in hand: leave the group,
+// flush Kafka, close the store.
+const stopMargin = 10 * time.Second
+
+// helpDefault is a variable's default as `callpub --help` prints it, "" for
+// none.
+func helpDefault(vars map[string]string, name string) string {
+	if d := vars[name]; d != "unset" && d != "required" {
+		return d
+	}
+	return ""
+}
+
+// envSet tells whether the container is given name or name_FILE at all, an
+// empty value included, and by what.
+func envSet(c corev1.Container, cm corev1.ConfigMap, name string) (where string, ok bool) {
+	for _, n := range []string{name, name + "_FILE"} {
+		for _, e := range c.Env {
+			if e.Name == n {
+				return "the StatefulSet's env sets " + n, true
+			}
+		}
+		if _, ok := cm.Data[n]; ok {
+			return "the ConfigMap sets " + n, true
+		}
+	}
+	return "", false
+}
+
+func ptrString[T any](p *T) string {
+	if p == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*p)
 }
 
 // envValue is what the container sees for name: its env, else the
