@@ -18,6 +18,7 @@ type metrics struct {
 	steps          *prometheus.CounterVec
 	published      *prometheus.CounterVec
 	duplicates     *prometheus.CounterVec
+	replayed       prometheus.Counter
 	gaps           *prometheus.CounterVec
 	gapSeconds     prometheus.Counter
 	pendingDropped prometheus.Counter
@@ -56,7 +57,7 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 			Buckets: freshnessBuckets,
 		}, []string{"direction"}),
 		steps: counterVec("callpub_steps_total",
-			"Stream turns run, by lane (fresh, sweep, reconcile, backfill) and result.",
+			"Stream turns run, by lane (fresh, sweep, reconcile, backfill, last_chance, replay) and result.",
 			"lane", "result"),
 		published: counterVec("callpub_calls_published_total",
 			"Call events acknowledged by Kafka and committed, by direction and kind (new, update, unended: a call that never reported an end).",
@@ -67,6 +68,8 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 		gaps: counterVec("callpub_gaps_total",
 			"Spans lost because a stream's cursor fell behind the API's horizon.",
 			"vdn", "direction"),
+		replayed: counter("callpub_calls_replayed_total",
+			"Call events published again by replays (callpub replay), acknowledged and committed."),
 		gapSeconds: counter("callpub_gap_seconds_total",
 			"Total length of all gaps, in seconds of filter time."),
 		pendingDropped: counter("callpub_pending_dropped_total",
@@ -85,7 +88,7 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 		futureRows: counter("callpub_ccms_future_rows_total",
 			"Rows whose times lie more than 10 minutes after our clock: the server's clock or time zone differs from ours."),
 	}
-	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.gaps, m.gapSeconds, m.pendingDropped,
+	cs := []prometheus.Collector{m.steps, m.published, m.duplicates, m.replayed, m.gaps, m.gapSeconds, m.pendingDropped,
 		m.pages, m.splits, m.sealed, m.futureRows, m.quarantined, m.suspect, m.freshness,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate: halved while most recent answers push back (callpub_ccms_pushback_ratio > 0.5), doubled back once a quarter or fewer do.",

@@ -31,6 +31,9 @@ type plan struct {
 	behind bool
 	// idle: the fresh cursor is already at now minus the lag.
 	idle bool
+	// replay: a span asked for again (replay.go): every completed call read
+	// is published again, as first published, and nothing else changes.
+	replay bool
 	// maxRows, when positive, is the most rows the read may return in one
 	// batch: a window found to hold more is read again narrower
 	// (ccms.Window.MaxRows).
@@ -58,6 +61,8 @@ func (pl planner) plan(key string, l lane, st dedupe.StreamState, d density, now
 		p = pl.reconcile(st, now)
 	case laneLastChance:
 		p = pl.lastChance(st, now)
+	case laneReplay:
+		p.skip = true // planned by step from the request (replay.go)
 	}
 	p.lane = l
 	p.batch.Stream = key

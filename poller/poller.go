@@ -247,6 +247,8 @@ type Poller struct {
 	store Store
 	pub   Publisher
 	slots []int // Deps.Slots
+	// replayLog: the latest replays, for /status (replay.go); under mu.
+	replayLog []*ReplayStatus
 	// changelog and snapshots: nil without CALLPUB_KAFKA_STATE_TOPIC.
 	changelog Changelog
 	snapshots Snapshots
@@ -290,6 +292,10 @@ type live struct {
 	// density is learned from the stream's reads (owned by the worker).
 	density density
 	rebuilt bool // its state came from the changelog (Deps.Rebuilt)
+	// replays asked for and not yet done, the first in hand; replayQueued:
+	// a replay turn is queued or running. Under Poller.mu.
+	replays      []*replay
+	replayQueued bool
 }
 
 // New builds a poller, loads the state of every owned stream once and
@@ -423,13 +429,16 @@ func (p *Poller) Work(ctx context.Context) error {
 		}
 		graceMu.Unlock()
 		cancel()
-		if skipped {
+		switch {
+		case follow == nil: // a lane that ends (replay.go)
+			p.sched.done(t)
+		case skipped:
 			// Nothing was asked of CC-CMS or Kafka: the scheduler learns
 			// nothing about them from this turn (a skip during an outage
 			// must not end the holding of the failed turns).
 			p.sched.done(t)
 			p.sched.add(follow)
-		} else {
+		default:
 			p.sched.done(t, follow)
 		}
 		if errors.Is(err, dedupe.ErrClosed) {

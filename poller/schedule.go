@@ -18,11 +18,12 @@ const (
 	laneReconcile              // all of yesterday, once a day
 	laneBackfill               // a fresh step of a stream far behind now
 	laneLastChance             // all of yesterday once more, just before it leaves the API's reach
+	laneReplay                 // a span asked for again (Poller.Replay), re-published
 	numLanes
 )
 
 func (l lane) String() string {
-	return [...]string{"fresh", "sweep", "reconcile", "backfill", "last_chance"}[l]
+	return [...]string{"fresh", "sweep", "reconcile", "backfill", "last_chance", "replay"}[l]
 }
 
 // turn is one unit of scheduled work: a lane of a stream, due at a time.
@@ -115,6 +116,7 @@ func newScheduler(streams int, pollInterval time.Duration) *scheduler {
 		laneBackfill:  6 * pollInterval,
 		// The last chance has a deadline: it runs before anything but fresh work.
 		laneLastChance: pollInterval,
+		laneReplay:     6 * pollInterval,
 	}
 	return s
 }
@@ -178,7 +180,7 @@ func (s *scheduler) pick(now time.Time) (*turn, time.Duration) {
 	first := s.freshFirst != nil && s.freshFirst()
 	key := func(t *turn) time.Time {
 		k := t.due.Add(s.offset[t.lane])
-		if first && (t.lane == laneSweep || t.lane == laneReconcile || t.lane == laneBackfill) {
+		if first && t.lane != laneFresh && t.lane != laneLastChance {
 			k = k.Add(deferred)
 		}
 		return k

@@ -42,8 +42,10 @@ type Status struct {
 	Rebuilt int `json:"streams_rebuilt"`
 	// Slots are the event topic partitions this group member owns (group
 	// mode only).
-	Slots          []int   `json:"slots,omitempty"`
-	MinHeadroomSec float64 `json:"min_horizon_headroom_seconds"`
+	Slots []int `json:"slots,omitempty"`
+	// Replays are the latest replays asked of this replica (Poller.Replay).
+	Replays        []ReplayStatus `json:"replays,omitempty"`
+	MinHeadroomSec float64        `json:"min_horizon_headroom_seconds"`
 	// Horizon is the earliest instant the API returns now, under DayBoundary
 	// in Zone (CALLPUB_CCMS_DAY_BOUNDARY_MODE, CALLPUB_CCMS_TIMEZONE).
 	Horizon     time.Time `json:"api_horizon"`
@@ -135,6 +137,7 @@ func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
 		}
 	}
 	s.MinHeadroomSec = Headroom(minW, now, p.reach).Seconds()
+	s.Replays = p.replayStatus()
 	return s
 }
 

@@ -55,6 +55,11 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 		}
 	case laneReconcile, laneLastChance:
 		next.due = out.wait
+	case laneReplay:
+		if !p.moreReplays(ls) {
+			return nil, out.skipped, nil
+		}
+		next.due = done
 	}
 	return next, out.skipped, nil
 }
@@ -106,6 +111,9 @@ func result(err error) string {
 // deliver, then report. The stream's state is the poller's own copy; deliver
 // advances it after the commit.
 func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (outcome, error) {
+	if l == laneReplay {
+		return p.replayStep(ctx, ls, now)
+	}
 	pl := p.planner.plan(ls.key, l, ls.state, ls.density, now)
 	if pl.skip {
 		if l == laneFresh || l == laneBackfill {
