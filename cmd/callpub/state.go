@@ -216,13 +216,13 @@ func stateShow(s *dedupe.Store, only string, asJSON bool, out io.Writer) error {
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"meta": r.meta, "stats": r.stats, "streams": r.streams, "gaps": r.gaps})
+		return enc.Encode(map[string]any{"meta": r.meta, "stats": r.stats, "streams": r.streams, "changelog_seq": r.seqs, "gaps": r.gaps})
 	}
 	fmt.Fprintf(out, "store     %s (format %d, ccId %d, shard %q, day zone %s, created %s)\n", s.Path(), r.meta.Version,
 		r.meta.CCID, r.meta.Shard, r.meta.Location, r.meta.Created.UTC().Format(time.RFC3339))
 	fmt.Fprintf(out, "contents  %d streams, %d seen calls in %d day buckets, %d pending, %d gaps, file %d bytes\n",
 		r.stats.Streams, r.stats.SeenKeys, r.stats.DayBuckets, r.stats.Pending, r.stats.Gaps, r.stats.FileSize)
-	if err := printStreams(out, r.streams, time.Now()); err != nil {
+	if err := printStreams(out, r.streams, r.seqs, time.Now()); err != nil {
 		return err
 	}
 	printGaps(out, r.gaps)
@@ -234,7 +234,10 @@ type storeReport struct {
 	meta    dedupe.Meta
 	stats   dedupe.Stats
 	streams []dedupe.StreamState
-	gaps    []dedupe.Gap
+	// seqs: each stream's changelog sequence (CALLPUB_KAFKA_STATE_TOPIC):
+	// the state record its state is at; 0, never logged.
+	seqs map[string]uint64
+	gaps []dedupe.Gap
 }
 
 // readStoreReport reads the store's meta, statistics, streams and gaps.
@@ -252,6 +255,14 @@ func readStoreReport(s *dedupe.Store) (storeReport, error) {
 	}
 	if r.gaps, err = s.Gaps(); err != nil {
 		return storeReport{}, err
+	}
+	r.seqs = make(map[string]uint64, len(r.streams))
+	for _, st := range r.streams {
+		sn, err := s.Snapshot(st.Stream)
+		if err != nil {
+			return storeReport{}, err
+		}
+		r.seqs[st.Stream] = sn.Seq
 	}
 	return r, nil
 }
@@ -276,10 +287,12 @@ func (r *storeReport) keepStream(stream string) {
 }
 
 // printStreams prints one table row per stream: cursor, lag behind now,
-// pending calls, last sweep and sealed day ("-" for unset).
-func printStreams(out io.Writer, streams []dedupe.StreamState, now time.Time) error {
+// pending calls, last sweep, sealed day ("-" for unset) and the changelog
+// record its state is at ("-": never logged; a replica that finds a later
+// one on the state topic takes that instead).
+func printStreams(out io.Writer, streams []dedupe.StreamState, seqs map[string]uint64, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tCURSOR\tLAG\tPENDING\tLAST SWEEP\tSEALED DAY")
+	fmt.Fprintln(tw, "STREAM\tCURSOR\tLAG\tPENDING\tLAST SWEEP\tSEALED DAY\tCHANGELOG SEQ")
 	for _, st := range streams {
 		cur, lag := "-", "-"
 		if !st.Cursor.IsZero() {
@@ -294,7 +307,11 @@ func printStreams(out io.Writer, streams []dedupe.StreamState, now time.Time) er
 		if sealed == "" {
 			sealed = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", st.Stream, cur, lag, len(st.Pending), sweep, sealed)
+		seq := "-"
+		if n := seqs[st.Stream]; n > 0 {
+			seq = fmt.Sprint(n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", st.Stream, cur, lag, len(st.Pending), sweep, sealed, seq)
 	}
 	return tw.Flush()
 }
