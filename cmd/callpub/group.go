@@ -13,9 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/callpub/callpub/dedupe"
 	"github.com/callpub/callpub/poller"
-	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/publisher"
 )
 
@@ -45,14 +43,10 @@ import (
 // from the event topic cover.
 type group struct {
 	cfg       config
-	deps      poller.Deps // without Owns, Metrics, Changelog, Slots, Rebuilt
-	store     *dedupe.Store
-	pub       *publisher.Publisher
-	budget    *ccms.Budget
-	workers   int
-	parts     int // of the event topic
+	kit       kit // its deps without Owns, Metrics, Changelog, Slots, Rebuilt
 	log       *slog.Logger
 	changelog poller.Changelog
+	replays   *replays // hands replay requests to the generation's poller
 
 	mu  sync.Mutex
 	p   *poller.Poller       // the current generation's, nil between them
@@ -66,10 +60,9 @@ type groupMetrics struct {
 	generations prometheus.Counter
 }
 
-func newGroup(cfg config, deps poller.Deps, store *dedupe.Store, pub *publisher.Publisher, budget *ccms.Budget,
-	workers, parts int, reg prometheus.Registerer) (*group, error) {
-	g := &group{cfg: cfg, deps: deps, store: store, pub: pub, budget: budget, workers: workers, parts: parts, log: deps.Logger}
-	g.changelog = kafkaChangelog{pub: pub, owner: hostname()}
+func newGroup(cfg config, k kit, rp *replays) (*group, error) {
+	g := &group{cfg: cfg, kit: k, replays: rp, log: k.deps.Logger}
+	g.changelog = kafkaChangelog{pub: k.pub, owner: hostname()}
 	g.m = groupMetrics{
 		slots: prometheus.NewGauge(prometheus.GaugeOpts{Name: "callpub_group_slots",
 			Help: "Event topic partitions (work slots) this replica owns in group mode."}),
@@ -79,7 +72,7 @@ func newGroup(cfg config, deps poller.Deps, store *dedupe.Store, pub *publisher.
 			Help: "Consumer group generations (assignments after a rebalance) this replica took part in."}),
 	}
 	for _, c := range []prometheus.Collector{g.m.slots, g.m.streams, g.m.generations} {
-		if err := reg.Register(c); err != nil {
+		if err := k.reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
@@ -141,13 +134,15 @@ func (g *group) generation(ctx context.Context, gen *kafka.Generation) error {
 		return nil // the generation or the service ended first
 	}
 	all := len(poller.Streams(g.cfg.Poll.CCID, g.cfg.Poll.VDNs, g.cfg.Poll.Directions))
-	g.budget.SetLimit(g.cfg.CCMS.Rate * float64(len(owned)) / float64(all))
+	g.kit.budget.SetLimit(g.cfg.CCMS.Rate * float64(len(owned)) / float64(all))
 	p, reg, err := g.poller(slots, owned, rep)
 	if err != nil {
 		return err
 	}
 	g.set(p, reg)
 	defer g.set(nil, nil)
+	g.replays.use(p)
+	defer g.replays.use(nil) // what p did not finish goes to the next generation's
 	done := make(chan struct{})
 	gen.Start(func(gctx context.Context) {
 		defer close(done)
@@ -155,7 +150,7 @@ func (g *group) generation(ctx context.Context, gen *kafka.Generation) error {
 		defer stop()
 		context.AfterFunc(ctx, stop) // a service stop ends the generation's work too
 		var eg errgroup.Group
-		for range g.workers {
+		for range g.kit.workers {
 			eg.Go(func() error { return p.Work(wctx) })
 		}
 		_ = eg.Wait() // Work returns nil
@@ -178,7 +173,7 @@ func (g *group) slots(gen *kafka.Generation) []int {
 func (g *group) owned(slots []int) map[string]bool {
 	owned := map[string]bool{}
 	for _, s := range poller.Streams(g.cfg.Poll.CCID, g.cfg.Poll.VDNs, g.cfg.Poll.Directions) {
-		if slices.Contains(slots, publisher.PartitionOf(s.VDN, g.parts)) {
+		if slices.Contains(slots, publisher.PartitionOf(s.VDN, g.kit.parts)) {
 			owned[s.Key()] = true
 		}
 	}
@@ -190,7 +185,7 @@ func (g *group) owned(slots []int) map[string]bool {
 // service ended first.
 func (g *group) rebuild(ctx context.Context, ended <-chan struct{}, owned map[string]bool, parts partitionSet) (rebuildReport, bool) {
 	for {
-		rep, err := rebuild(ctx, g.cfg.Kafka, g.store, owned, poller.Horizon(time.Now(), g.deps.Reach), parts, g.log)
+		rep, err := rebuild(ctx, g.cfg.Kafka, g.kit.store, owned, poller.Horizon(time.Now(), g.kit.deps.Reach), parts, g.log)
 		if err == nil {
 			return rep, true
 		}
@@ -212,7 +207,7 @@ func (g *group) rebuild(ctx context.Context, ended <-chan struct{}, owned map[st
 // own (the next generation's poller registers the same names).
 func (g *group) poller(slots []int, owned map[string]bool, rep rebuildReport) (*poller.Poller, *prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
-	d := g.deps
+	d := g.kit.deps
 	d.Owns = func(s poller.Stream) bool { return owned[s.Key()] }
 	d.Metrics, d.Changelog, d.Slots, d.Rebuilt = reg, g.changelog, slots, map[string]bool{}
 	for _, s := range rep.restored {

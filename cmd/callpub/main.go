@@ -6,6 +6,7 @@
 //	callpub state show|reset|prune|check|compact   operate on the store while the service is down
 //	callpub tail                print the topic's events readably
 //	callpub verify              prove days complete from the topics: seals against the events
+//	callpub replay              ask the owner of a stream to publish a span of it again
 //
 // Configuration comes from CALLPUB_* environment variables; `callpub --help`
 // lists them all.
@@ -62,7 +63,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(forma
 func dispatch(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usagef("no command given: want run, demo, check, state, tail or verify")
+		return usagef("no command given: want run, demo, check, state, tail, verify or replay")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "version", "--version", "-version":
@@ -90,6 +91,8 @@ func dispatch(ctx context.Context, args []string, env envconfig.Lookuper, stdout
 		return state(rest, env, stdout)
 	case "tail":
 		return tail(ctx, rest, env, stdout)
+	case "replay":
+		return replayCommand(ctx, rest, env, stdout)
 	case "verify":
 		return verify(ctx, rest, env, stdout)
 	default:
@@ -128,6 +131,9 @@ Usage:
                                    latest seal against the calls on the event topic;
                                    exit 0 only when every day is proven complete
                                    ('callpub verify -h' for flags)
+  callpub replay -stream S | -vdn V -from T1 -to T2 [-wait D]
+                                   ask the replica running the stream to publish every
+                                   call of [T1, T2) again, while it runs (state topic)
   callpub version                  print the version
   callpub --help                   this text
 

@@ -106,15 +106,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 		Reach: client.Reach(), Logger: logger, OnPublished: h.onPublished,
 		MaxEventBytes: pub.MaxMessageBytes(), PageSize: client.PageSize(), ClockOffset: client.ClockOffset,
 	}
-	var w workload
-	if cfg.GroupID != "" {
-		w, err = newGroup(cfg, deps, store, pub, budget, client.Workers(), info.Partitions, reg)
-	} else {
-		w, err = newStatic(ctx, cfg, deps, store, pub, sh, client.Workers(), reg)
-	}
+	w, more, err := newWorkload(ctx, cfg, kit{deps: deps, store: store, pub: pub, budget: budget, shard: sh,
+		parts: info.Partitions, workers: client.Workers(), reg: reg})
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
+	loops = append(loops, more...)
 	ret, err := newRetention(cfg, store, client.Reach(), logger, reg)
 	if err != nil {
 		return err
@@ -196,6 +193,37 @@ func checkEventTopic(ctx context.Context, pub *publisher.Publisher) (publisher.T
 	return info, nil
 }
 
+// kit is what serve built that a workload uses.
+type kit struct {
+	deps    poller.Deps // Owns, Metrics, Changelog, Slots, Rebuilt left to the workload
+	store   *dedupe.Store
+	pub     *publisher.Publisher
+	budget  *ccms.Budget
+	shard   shard
+	parts   int // of the event topic
+	workers int // Work goroutines: ccms.Client.Workers
+	reg     prometheus.Registerer
+}
+
+// newWorkload builds what the service runs — the group's generations, or one
+// poller (after the rebuild from the state topic, if any) — and, with a state
+// topic, the loop that hands replay requests to it. A stop during the
+// rebuild returns nil, nil, nil.
+func newWorkload(ctx context.Context, cfg config, k kit) (workload, []func(context.Context) error, error) {
+	var rp *replays
+	var loops []func(context.Context) error
+	if cfg.Kafka.StateTopic != "" {
+		rp = newReplays(cfg.Kafka, k.pub, k.deps.Logger)
+		loops = append(loops, rp.run)
+	}
+	if cfg.GroupID != "" {
+		g, err := newGroup(cfg, k, rp)
+		return g, loops, err
+	}
+	w, err := newStatic(ctx, cfg, k, rp)
+	return w, loops, err
+}
+
 // workload is what the service runs: the poller of this replica's streams
 // (static), or the group's generations (group.go).
 type workload interface {
@@ -217,19 +245,22 @@ type static struct {
 
 // newStatic brings the store up to the state topic, if any, and builds the
 // poller. A stop during the rebuild returns nil, nil.
-func newStatic(ctx context.Context, cfg config, deps poller.Deps, store *dedupe.Store, pub *publisher.Publisher, sh shard,
-	workers int, reg prometheus.Registerer) (workload, error) {
-	changelog, rebuilt, err := startChangelog(ctx, cfg, store, pub, sh, deps.Reach, deps.Logger)
+func newStatic(ctx context.Context, cfg config, k kit, rp *replays) (workload, error) {
+	changelog, rebuilt, err := startChangelog(ctx, cfg, k.store, k.pub, k.shard, k.deps.Reach, k.deps.Logger)
 	if err != nil || ctx.Err() != nil {
 		return nil, err
 	}
-	deps.Owns, deps.Metrics, deps.Changelog, deps.Rebuilt = sh.owns, reg, changelog, rebuilt
+	deps := k.deps
+	deps.Owns, deps.Metrics, deps.Changelog, deps.Rebuilt = k.shard.owns, k.reg, changelog, rebuilt
 	p, err := poller.New(cfg.Poll, deps)
 	if err != nil {
 		return nil, err
 	}
 	p.SetStreamSeriesMax(cfg.MetricsPerStreamMax)
-	return static{Poller: p, workers: workers}, nil
+	if rp != nil {
+		rp.use(p)
+	}
+	return static{Poller: p, workers: k.workers}, nil
 }
 
 // run runs the poller's workers (their number caps the requests in flight).
