@@ -23,9 +23,11 @@ type replica struct {
 	name string
 	mu   sync.Mutex
 	// slots of its latest assignment, and when the log said so.
-	slots    []int
-	gens     int
-	lastTurn map[string]time.Time // stream → when its latest turn committed, as read
+	slots      []int
+	gens       int
+	assignedAt time.Time
+	rebuild    string               // the "took" of its latest rebuild
+	lastTurn   map[string]time.Time // stream → when its latest turn committed, as read
 }
 
 func startReplica(t *testing.T, name string, vars map[string]string) *replica {
@@ -43,6 +45,9 @@ func (r *replica) read() {
 			Msg    string
 			Slots  string
 			Stream string
+			Took   string
+			Seen   string `json:"seen_marks_took"`
+			Events int    `json:"event_records_read"`
 		}
 		if json.Unmarshal([]byte(l), &rec) != nil {
 			continue
@@ -50,7 +55,9 @@ func (r *replica) read() {
 		r.mu.Lock()
 		switch rec.Msg {
 		case "consumer group: slots assigned":
-			r.slots, r.gens = parseSlots(rec.Slots), r.gens+1
+			r.slots, r.gens, r.assignedAt = parseSlots(rec.Slots), r.gens+1, time.Now()
+		case "state changelog read":
+			r.rebuild = fmt.Sprintf("%s (%d event records read for seen marks in %s)", rec.Took, rec.Events, rec.Seen)
 		case "window done":
 			r.lastTurn[rec.Stream] = time.Now()
 		}
@@ -178,8 +185,12 @@ func TestE2EGroupModeSharesStreamsAndTakesOverFromStoppedAndKilledReplicas(t *te
 		return !slices.ContainsFunc(moved, func(s string) bool { return !a.polledSince(s, killed) })
 	})
 	failover := time.Since(killed)
-	t.Logf("SIGKILL of c (%d streams): all of them polled again by a %v after the kill (session timeout %v, POLL_MAX_INTERVAL 3s)",
-		len(moved), failover.Round(time.Millisecond), session)
+	a.mu.Lock()
+	assigned, rebuilt := a.assignedAt.Sub(killed), a.rebuild
+	a.mu.Unlock()
+	t.Logf("SIGKILL of c (%d streams): all of them polled again by a %v after the kill (session timeout %v, POLL_MAX_INTERVAL 3s): "+
+		"slots assigned to a after %v, its rebuild took %s, then their first turns", len(moved), failover.Round(time.Millisecond), session,
+		assigned.Round(time.Millisecond), rebuilt)
 	if limit := session + 3*time.Second + 15*time.Second; failover > limit {
 		t.Errorf("failover took %v, more than the session timeout + a poll interval + 15 s for the rebuild and the rebalance (%v)", failover, limit)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/callpub/callpub/publisher"
 	"github.com/callpub/callpub/schemas"
@@ -20,6 +22,8 @@ type topicReader struct {
 	dialer  *kafka.Dialer
 	// only, when set, limits a read to these partitions.
 	only map[int]bool
+	// parallel: how many partitions are read at once (0, 1: one by one).
+	parallel int
 }
 
 // topicRead is what a read found out about the topic besides its records.
@@ -39,10 +43,12 @@ type topicRead struct {
 // been produced a little earlier by a clock that runs ahead of CC-CMS's.
 const readMargin = time.Hour
 
-// read hands every record of topic to take, partition by partition, each in
-// offset order, from the record produced at from minus readMargin (zero:
-// from the beginning) up to the partition's end when read was called. A
-// take error counts the record as bad; any other failure ends the read.
+// read hands every record of topic to take, each partition's in offset
+// order, from the record produced at from minus readMargin (zero: from the
+// beginning) up to the partition's end when read was called: partition by
+// partition, or with tr.parallel > 1 that many partitions at a time (take is
+// never called concurrently; partitions interleave). A take error counts the
+// record as bad; any other failure ends the read.
 func (tr topicReader) read(ctx context.Context, topic string, from time.Time, take func(schemas.Event) error) (topicRead, error) {
 	var out topicRead
 	partitions, err := topicPartitions(ctx, tr.brokers, tr.dialer, topic)
@@ -51,44 +57,56 @@ func (tr topicReader) read(ctx context.Context, topic string, from time.Time, ta
 	}
 	client := &kafka.Client{Addr: kafka.TCP(tr.brokers...), Timeout: 10 * time.Second,
 		Transport: &kafka.Transport{TLS: tr.dialer.TLS, SASL: tr.dialer.SASLMechanism}}
+	var mu sync.Mutex // out and take
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(tr.parallel, 1))
 	for _, p := range partitions {
 		if tr.only != nil && !tr.only[p.ID] {
 			continue
 		}
-		first, last, start, err := tr.offsets(ctx, client, topic, p.ID, from)
-		if err != nil {
-			return out, err
-		}
-		if first > 0 && first < last { // retention deleted records: when was the oldest left produced?
-			t, err := tr.produceTime(ctx, topic, p.ID, first)
-			if err != nil {
-				return out, err
-			}
-			if t.After(out.floor) {
-				out.floor = t
-			}
-		}
-		if start >= last {
-			continue
-		}
-		err = tr.readPartition(ctx, topic, p.ID, start, last, func(m kafka.Message) {
-			out.records++
-			e, err := publisher.Decode(m)
-			if err == nil {
-				err = take(e)
-			}
-			if err != nil {
-				if out.bad == 0 {
-					out.badWhat = fmt.Errorf("%s[%d]@%d: %w", topic, m.Partition, m.Offset, err)
-				}
-				out.bad++
-			}
+		g.Go(func() error {
+			return tr.readOne(gctx, client, topic, p.ID, from, &mu, &out, take)
 		})
-		if err != nil {
-			return out, err
-		}
 	}
-	return out, nil
+	return out, g.Wait()
+}
+
+// readOne is read of one partition; mu guards out and take.
+func (tr topicReader) readOne(ctx context.Context, client *kafka.Client, topic string, partition int, from time.Time,
+	mu *sync.Mutex, out *topicRead, take func(schemas.Event) error) error {
+	first, last, start, err := tr.offsets(ctx, client, topic, partition, from)
+	if err != nil {
+		return err
+	}
+	if first > 0 && first < last { // retention deleted records: when was the oldest left produced?
+		t, err := tr.produceTime(ctx, topic, partition, first)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		if t.After(out.floor) {
+			out.floor = t
+		}
+		mu.Unlock()
+	}
+	if start >= last {
+		return nil
+	}
+	return tr.readPartition(ctx, topic, partition, start, last, func(m kafka.Message) {
+		e, err := publisher.Decode(m)
+		mu.Lock()
+		defer mu.Unlock()
+		out.records++
+		if err == nil {
+			err = take(e)
+		}
+		if err != nil {
+			if out.bad == 0 {
+				out.badWhat = fmt.Errorf("%s[%d]@%d: %w", topic, m.Partition, m.Offset, err)
+			}
+			out.bad++
+		}
+	})
 }
 
 // offsets are a partition's first offset, its end (the offset the next
