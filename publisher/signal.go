@@ -68,10 +68,9 @@ func WriteSignal(ctx context.Context, cfg Config, key string, value []byte) (err
 	return p.PublishSignal(ctx, key, value)
 }
 
-// writeStateRecord writes one record to the state topic and classifies the
-// outcome as PublishState does; what ("publish signal replay/x") starts its
-// errors. PublishState has its own copy of these lines (state.go is not
-// this file's to change); it could call this function instead.
+// writeStateRecord writes one record to the state topic (PublishState's and
+// PublishSignal's) and classifies the outcome; what ("publish signal
+// replay/x") starts its errors.
 func (p *Publisher) writeStateRecord(ctx context.Context, what, key string, value []byte) error {
 	topic := p.cfg.StateTopic
 	if n := len(key) + len(value) + recordFraming; n > p.cfg.messageBytes() {

@@ -46,37 +46,13 @@ const (
 // outcome is unknown (the record may still be written) and errors.Is(err,
 // ctx.Err()) holds.
 func (p *Publisher) PublishState(ctx context.Context, stream string, value []byte) error {
-	topic := p.cfg.StateTopic
-	if topic == "" {
+	if p.cfg.StateTopic == "" {
 		return ErrNoStateTopic
 	}
 	if _, err := schemas.ParseStream(stream); err != nil {
 		return fmt.Errorf("publish state: key: %w", err)
 	}
-	if n := len(stream) + len(value) + recordFraming; n > p.cfg.messageBytes() {
-		return fmt.Errorf("publish state of %s: a record of %d bytes with its framing, the topic takes %d: %w",
-			stream, n, p.cfg.messageBytes(), ErrTooLarge)
-	}
-	if p.closed.Load() {
-		return fmt.Errorf("publish state of %s: %w", stream, ErrClosed)
-	}
-	start := time.Now()
-	err := p.w.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(stream), Value: value})
-	p.m.writeDuration.Observe(time.Since(start).Seconds())
-	if err == nil {
-		return nil
-	}
-	p.m.writeErrors.WithLabelValues(topic).Inc()
-	var werrs kafka.WriteErrors
-	switch {
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return fmt.Errorf("publish state of %s to %q: outcome unknown: %w", stream, topic, err)
-	case errors.Is(err, errWriterClosed):
-		return fmt.Errorf("publish state of %s: %w", stream, ErrClosed)
-	case errors.As(err, &werrs) && len(werrs) == 1 && werrs[0] != nil:
-		err = werrs[0]
-	}
-	return fmt.Errorf("publish state of %s to %q: %w", stream, topic, p.topicError(topic, err))
+	return p.writeStateRecord(ctx, "publish state of "+stream, stream, value)
 }
 
 // ReadState reads the state topic of cfg (with cfg's TLS and SASL) from the

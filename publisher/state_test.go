@@ -41,45 +41,11 @@ func newStatePublisher(t testing.TB, cfg Config) *Publisher {
 }
 
 // compactedTopic creates a topic as the state topic should be created
-// (cleanup.policy=compact), plus the given topic configs, and waits until
-// every partition has a leader.
+// (cleanup.policy=compact), plus the given topic configs.
 func compactedTopic(t testing.TB, brokers []string, partitions int, configs ...kafka.ConfigEntry) string {
 	t.Helper()
-	topic := kafkatest.Name(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: 1,
-		ConfigEntries: append([]kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}, configs...),
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	for {
-		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil &&
-			len(md.Topics[0].Partitions) == partitions && allLeaders(md.Topics[0].Partitions) {
-			return topic
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topic %s has no leaders yet: %v", topic, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func allLeaders(ps []kafka.Partition) bool {
-	for _, p := range ps {
-		if p.Leader.Host == "" {
-			return false
-		}
-	}
-	return true
+	return kafkatest.Topic(t, brokers, partitions,
+		append([]kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}, configs...)...)
 }
 
 // stateStream is the i-th of the test's streams.

@@ -237,15 +237,16 @@ func Name(tb testing.TB) string {
 }
 
 // Topic creates a fresh topic with the given number of partitions (replication
-// factor 1), waits until every partition has a leader, and returns its name.
-func Topic(tb testing.TB, brokers []string, partitions int) string {
+// factor 1) and topic configs, waits until every partition has a leader, and
+// returns its name.
+func Topic(tb testing.TB, brokers []string, partitions int, configs ...kafka.ConfigEntry) string {
 	tb.Helper()
 	topic := Name(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: 1,
+		Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs,
 	}}})
 	if err == nil {
 		err = res.Errors[topic]
