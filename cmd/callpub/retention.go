@@ -89,6 +89,29 @@ func (r *retention) run(ctx context.Context) error {
 	}
 }
 
+// releaseEvery is how often the store's mapped pages leave the resident set
+// (release).
+const releaseEvery = time.Second
+
+// release lets the store's file pages go from the process's resident set
+// every releaseEvery until ctx ends: lookups map about the whole store
+// within an hour, and RSS would count it (dedupe.Store.ReleaseMapped; the
+// pages stay in the page cache).
+func (r *retention) release(ctx context.Context) error {
+	tick := time.NewTicker(releaseEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := r.store.ReleaseMapped(); err != nil {
+			r.log.Warn("store pages not released", "err", err)
+		}
+	}
+}
+
 // prune drops the day buckets before the horizon at now minus the margin.
 func (r *retention) prune(ctx context.Context, now time.Time) {
 	before := poller.Horizon(now, r.reach).Add(-r.margin)

@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, h hooks) (err e
 			h.onReady(addr)
 		}
 	}
-	err = runWorkers(ctx, cfg.HTTPAddr, w, w.gatherer(reg), started, append(loops, ret.run)...)
+	err = runWorkers(ctx, cfg.HTTPAddr, w, w.gatherer(reg), started, append(loops, ret.run, ret.release)...)
 	logger.Info("callpub stopping", "err", err)
 	return err
 }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package dedupe
+
+func releaseMapped(uintptr, int) error { return nil }
