@@ -135,7 +135,7 @@ func tailSignals(ctx context.Context, cfg Config, started func(), take func(key 
 		return err
 	}
 	defer done()
-	spans, err := tailStart(ctx, client, cfg)
+	spans, err := stateStart(ctx, client, cfg)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -172,11 +172,11 @@ func stateClient(cfg Config, wait time.Duration) (*kafka.Client, func(), error) 
 	return client, transport.CloseIdleConnections, nil
 }
 
-// tailStart looks the state topic up and returns its partitions' ends, as
-// stateSpans does. A failure that may pass (a topic whose leaders are still
-// being elected, a lost connection) is tried again for up to
-// cfg.WriteTimeout; a missing topic, or a broker that says no, is not.
-func tailStart(ctx context.Context, client *kafka.Client, cfg Config) ([]partitionSpan, error) {
+// stateStart is stateSpans of the state topic (ReadState's start, and
+// TailSignals'), trying again for up to cfg.WriteTimeout a failure that may
+// pass (a topic whose leaders are still being elected or move, a lost
+// connection); a missing topic, or a broker that says no, is not.
+func stateStart(ctx context.Context, client *kafka.Client, cfg Config) ([]partitionSpan, error) {
 	deadline := time.Now().Add(cfg.WriteTimeout)
 	for retry := signalRetryMin; ; retry = min(2*retry, signalRetryMax) {
 		spans, err := stateSpans(ctx, client, cfg, cfg.StateTopic)
@@ -268,7 +268,7 @@ func transient(err error) bool {
 		errors.Is(err, io.ErrClosedPipe)
 }
 
-// startTransient is transient for tailStart's errors: a *TopicError may
+// startTransient is transient for stateStart's errors: a *TopicError may
 // pass unless the topic is missing (a partition without a leader yet).
 func startTransient(err error) bool {
 	var te *TopicError

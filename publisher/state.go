@@ -83,7 +83,7 @@ func ReadState(ctx context.Context, cfg Config, take func(key string, value []by
 	transport.MetadataTopics = []string{topic}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.WriteTimeout, Transport: transport}
-	spans, err := stateSpans(ctx, client, cfg, topic)
+	spans, err := stateStart(ctx, client, cfg)
 	if err != nil {
 		return 0, err
 	}

@@ -113,19 +113,7 @@ func (tr topicReader) readOne(ctx context.Context, client *kafka.Client, topic s
 // record will get), and where a read from from starts.
 func (tr topicReader) offsets(ctx context.Context, client *kafka.Client, topic string, partition int, from time.Time) (first, last, start int64, err error) {
 	ask := func(req kafka.OffsetRequest) (kafka.PartitionOffsets, error) {
-		res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
-		if err != nil {
-			return kafka.PartitionOffsets{}, fmt.Errorf("offsets of %s[%d]: %w", topic, partition, err)
-		}
-		for _, po := range res.Topics[topic] {
-			if po.Partition == partition {
-				if po.Error != nil {
-					return po, fmt.Errorf("offsets of %s[%d]: %w", topic, partition, po.Error)
-				}
-				return po, nil
-			}
-		}
-		return kafka.PartitionOffsets{}, fmt.Errorf("offsets of %s[%d]: no answer", topic, partition)
+		return askOffsets(ctx, client, topic, partition, req)
 	}
 	po, err := ask(kafka.FirstOffsetOf(partition))
 	if err != nil {
@@ -148,6 +136,45 @@ func (tr topicReader) offsets(ctx context.Context, client *kafka.Client, topic s
 		}
 	}
 	return first, last, start, nil
+}
+
+// askOffsets asks for one offset of one partition, again for up to about
+// 10 s while Kafka calls the failure temporary (a leader being elected or
+// moving: a topic just created, a broker restarting).
+func askOffsets(ctx context.Context, client *kafka.Client, topic string, partition int, req kafka.OffsetRequest) (kafka.PartitionOffsets, error) {
+	po, err := listOffsets(ctx, client, topic, partition, req)
+	for wait := 100 * time.Millisecond; temporary(err) && wait < 10*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return po, err
+		case <-time.After(wait):
+		}
+		po, err = listOffsets(ctx, client, topic, partition, req)
+	}
+	return po, err
+}
+
+// temporary reports whether Kafka called err temporary.
+func temporary(err error) bool {
+	var kerr kafka.Error
+	return errors.As(err, &kerr) && kerr.Temporary()
+}
+
+// listOffsets asks once for one offset of one partition.
+func listOffsets(ctx context.Context, client *kafka.Client, topic string, partition int, req kafka.OffsetRequest) (kafka.PartitionOffsets, error) {
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
+	if err != nil {
+		return kafka.PartitionOffsets{}, fmt.Errorf("offsets of %s[%d]: %w", topic, partition, err)
+	}
+	for _, po := range res.Topics[topic] {
+		if po.Partition == partition {
+			if po.Error != nil {
+				return po, fmt.Errorf("offsets of %s[%d]: %w", topic, partition, po.Error)
+			}
+			return po, nil
+		}
+	}
+	return kafka.PartitionOffsets{}, fmt.Errorf("offsets of %s[%d]: no answer", topic, partition)
 }
 
 // produceTime is the timestamp of the record at offset.
