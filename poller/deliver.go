@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/callpub/callpub/dedupe"
@@ -221,15 +222,16 @@ func (p *Poller) daySeal(ls *live, pl plan, c classified, fresh []item, day stri
 			gaps = append(gaps, g)
 		}
 	}
-	d := schemas.DaySeal{Day: day, Published: n, From: pl.read.Start, To: pl.read.End,
-		Quarantined: len(c.bad), LastChance: pl.lane == laneLastChance}
+	read := pl.span()
+	d := schemas.DaySeal{Day: day, Published: n, From: read.Start, To: read.End,
+		Quarantined: pl.earlier.bad + len(c.bad), LastChance: pl.lane == laneLastChance}
 	for _, g := range gaps {
 		d.Gaps = append(d.Gaps, schemas.Span{Start: maxTime(g.Start, pl.seal.Start), End: minTime(g.End, pl.seal.End)})
 	}
-	for _, sp := range c.suspect {
+	for _, sp := range slices.Concat(pl.earlier.suspect, c.suspect) {
 		d.Suspect = append(d.Suspect, schemas.Span{Start: sp.Start, End: sp.End})
 	}
-	d.Complete = !pl.read.Start.After(pl.seal.Start) && !pl.read.End.Before(pl.seal.End) &&
+	d.Complete = !read.Start.After(pl.seal.Start) && !read.End.Before(pl.seal.End) &&
 		len(d.Gaps) == 0 && len(d.Suspect) == 0 && d.Quarantined == 0
 	return d, nil
 }

@@ -38,6 +38,11 @@ type plan struct {
 	// batch: a window found to hold more is read again narrower
 	// (ccms.Window.MaxRows).
 	maxRows int
+	// whole and earlier, on the last of several pieces a long lane reads
+	// its window in (pieces.go): the whole window, and what the earlier
+	// pieces found. The day's seal accounts for all of it.
+	whole   Window
+	earlier tally
 }
 
 // planner makes the plans of every lane. Its fields are configuration.

@@ -266,6 +266,7 @@ type Poller struct {
 
 	sched   *scheduler
 	pace    *pacer
+	hand    *hand // the rows all turns hold at once (hand.go)
 	streams []*live
 	mu      sync.Mutex // guards the status fields of every live, and lastClockWarn
 	started time.Time
@@ -314,7 +315,8 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	}
 	p := &Poller{
 		changelog: d.Changelog, snapshots: snaps, slots: d.Slots,
-		cfg: cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
+		hand: newHand(handRows * cfg.WindowRows),
+		cfg:  cfg, src: d.Source, store: d.Store, pub: d.Publisher, enc: d.Encoder,
 		loc: d.Reach.Loc, reach: d.Reach, log: d.Logger, owns: d.Owns, onPub: d.OnPublished, maxEventBytes: d.MaxEventBytes, clockOffset: d.ClockOffset,
 		planner: planner{cfg: cfg, reach: d.Reach, pageSize: d.PageSize,
 			wc: WindowConfig{Lookback: cfg.Lookback, Lag: cfg.Lag, MaxSpan: cfg.MaxSpan}},

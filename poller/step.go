@@ -121,27 +121,21 @@ func (p *Poller) step(ctx context.Context, ls *live, l lane, now time.Time) (out
 		}
 		return outcome{idle: pl.idle, wait: pl.wait, skipped: true}, nil
 	}
-	r, err := p.read(ctx, ls, pl, now)
-	// A window holding too many rows for one batch was not read; its count
-	// taught the density, so the plan is narrower now. After three such
-	// reads the window is read whatever it holds.
-	for tries := 1; err == nil && r.TooMany > 0; tries++ {
-		pl = p.planner.plan(ls.key, l, ls.state, ls.density, now)
-		if tries == 3 {
-			pl.maxRows = 0
-		}
-		r, err = p.read(ctx, ls, pl, now)
+	var t tally
+	var err error
+	if l.inPieces() {
+		t, err = p.readInPieces(ctx, ls, pl, now)
+	} else {
+		// A window holding too many rows for one batch was not read; its
+		// count taught the density, so the plan is narrower now.
+		pl, t, err = p.readAndDeliver(ctx, ls, pl, now, func() plan {
+			return p.planner.plan(ls.key, l, ls.state, ls.density, now)
+		})
 	}
 	if err != nil {
 		return outcome{}, err
 	}
-	c := classify(ls.Stream, ls.state, r, now, Horizon(now, p.reach), pl.unendedBefore)
-	n, err := p.deliver(ctx, ls, pl, c, now)
-	if err != nil {
-		return outcome{}, err
-	}
-	fetched := len(r.Calls) + len(r.Bad)
-	p.report(ctx, ls, pl, fetched, n, now)
+	p.report(ctx, ls, pl, t.fetched, t.published, now)
 	return outcome{behind: pl.behind, wait: pl.wait}, nil
 }
 
