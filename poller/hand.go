@@ -24,12 +24,18 @@ type hand struct {
 
 func newHand(limit int) *hand { return &hand{limit: limit, freed: make(chan struct{})} }
 
-// take waits until n more rows fit in the limit (or nothing is held) and
-// takes them; it fails only when ctx ends first.
-func (h *hand) take(ctx context.Context, n int) error {
+// take waits until n more rows fit in the limit (half of it for a
+// background turn: a sweep, a reconciliation, a last-chance read, so that
+// fresh reads always find room), or until nothing is held, and takes them;
+// it fails only when ctx ends first.
+func (h *hand) take(ctx context.Context, n int, background bool) error {
+	limit := h.limit
+	if background {
+		limit /= 2
+	}
 	for {
 		h.mu.Lock()
-		if h.held == 0 || h.held+n <= h.limit {
+		if h.held == 0 || h.held+n <= limit {
 			h.held += n
 			h.mu.Unlock()
 			return nil

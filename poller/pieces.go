@@ -93,7 +93,7 @@ func (pl plan) span() Window {
 // delivers them. It returns the plan it read.
 func (p *Poller) readAndDeliver(ctx context.Context, ls *live, pl plan, now time.Time, replan func() plan) (plan, tally, error) {
 	held := p.expectRows(ls, pl)
-	if err := p.hand.take(ctx, held); err != nil {
+	if err := p.hand.take(ctx, held, pl.lane.inPieces()); err != nil {
 		return pl, tally{}, err
 	}
 	defer func() { p.hand.put(held) }()
