@@ -79,7 +79,7 @@ func shape(p *Poller, now time.Time) {
 		ls.lastOK = now.Add(-5 * time.Second)
 		switch ls.key {
 		case "1/2/in", "1/3/out":
-			ls.lastErr, ls.lastErrAt = "http 503", now.Add(-time.Second)
+			ls.failure = &failure{err: "http 503", at: now.Add(-time.Second)}
 		case "1/4/in":
 			ls.state.Cursor = now.Add(-time.Hour)
 		case "1/4/out":

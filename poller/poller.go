@@ -272,31 +272,37 @@ type Poller struct {
 	started time.Time
 
 	lastClockWarn time.Time
+	// replays: the streams with replays asked for and not yet done, or a
+	// replay turn queued or running (replay.go); under mu.
+	replays map[*live]*replayQueue
 }
 
-// live is a stream in memory: its durable state, scheduling and status.
+// live is a stream in memory: its durable state, scheduling and status. A
+// replica holds one per stream, so what most streams never need (an error,
+// replays) hangs off a pointer or a map of the Poller: 256 bytes a stream.
 type live struct {
 	Stream
 	key string
 	// owned by the worker holding the stream (scheduler guarantees one):
 	failures      int
-	lastHeartbeat time.Time
+	lastHeartbeat int64 // Unix nanoseconds; 0: never
 	// state is the stream's durable state, loaded once by New and advanced
 	// with dedupe.StreamState.Apply after each commit. Written by the worker
 	// holding the stream under Poller.mu; status reads it under Poller.mu.
 	state dedupe.StreamState
 	// read by status, under Poller.mu:
-	lastOK    time.Time
-	lastErr   string
-	lastErrAt time.Time
-	gaps      int
+	lastOK  time.Time
+	failure *failure // the last failed turn; nil: none since the start
+	gaps    int
 	// density is learned from the stream's reads (owned by the worker).
 	density density
 	rebuilt bool // its state came from the changelog (Deps.Rebuilt)
-	// replays asked for and not yet done, the first in hand; replayQueued:
-	// a replay turn is queued or running. Under Poller.mu.
-	replays      []*replay
-	replayQueued bool
+}
+
+// failure is a stream's last failed turn, for /status.
+type failure struct {
+	err string
+	at  time.Time
 }
 
 // New builds a poller, loads the state of every owned stream once and
@@ -388,14 +394,14 @@ func (p *Poller) queueFirstTurns(i int, st dedupe.StreamState, now time.Time) {
 	if st.Cursor.IsZero() || st.Cursor.Before(now.Add(-cfg.behindLag())) {
 		first, due = laneBackfill, now
 	}
-	p.sched.add(&turn{stream: i, lane: first, due: due})
+	p.sched.add(&turn{stream: int32(i), lane: first, due: due})
 	sweepDue := st.LastSweep.Add(cfg.SweepInterval)
 	if st.LastSweep.IsZero() || sweepDue.Before(now) {
 		sweepDue = now.Add(cfg.PollInterval + jitter(cfg.SweepInterval))
 	}
-	p.sched.add(&turn{stream: i, lane: laneSweep, due: sweepDue})
-	p.sched.add(&turn{stream: i, lane: laneReconcile, due: p.planner.nextReconcile(now, st.SealedDay)})
-	p.sched.add(&turn{stream: i, lane: laneLastChance, due: p.planner.nextLastChance(now, st.LastChanceDay)})
+	p.sched.add(&turn{stream: int32(i), lane: laneSweep, due: sweepDue})
+	p.sched.add(&turn{stream: int32(i), lane: laneReconcile, due: p.planner.nextReconcile(now, st.SealedDay)})
+	p.sched.add(&turn{stream: int32(i), lane: laneLastChance, due: p.planner.nextLastChance(now, st.LastChanceDay)})
 }
 
 // Streams returns how many streams this poller owns.

@@ -46,6 +46,13 @@ var ErrNotOwned = errors.New("stream not owned by this replica")
 // replayShown is how many replays /status lists, the latest.
 const replayShown = 20
 
+// replayQueue is a stream's replays asked for and not yet done, the first
+// in hand; queued: a replay turn is queued or running.
+type replayQueue struct {
+	list   []*replay
+	queued bool
+}
+
 type replay struct {
 	ReplayRequest
 	status *ReplayStatus
@@ -65,16 +72,24 @@ func (p *Poller) Replay(r ReplayRequest) error {
 	ls := p.streams[i]
 	st := &ReplayStatus{ID: r.ID, Stream: r.Stream, From: r.From, To: r.To, State: "queued"}
 	p.mu.Lock()
-	ls.replays = append(ls.replays, &replay{ReplayRequest: r, status: st})
+	q := p.replays[ls]
+	if q == nil {
+		q = &replayQueue{}
+		if p.replays == nil {
+			p.replays = map[*live]*replayQueue{}
+		}
+		p.replays[ls] = q
+	}
+	q.list = append(q.list, &replay{ReplayRequest: r, status: st})
 	p.replayLog = append(p.replayLog, st)
 	if len(p.replayLog) > replayShown {
 		p.replayLog = slices.Delete(p.replayLog, 0, len(p.replayLog)-replayShown)
 	}
-	queue := !ls.replayQueued
-	ls.replayQueued = true
+	queue := !q.queued
+	q.queued = true
 	p.mu.Unlock()
 	if queue {
-		p.sched.add(&turn{stream: i, lane: laneReplay, due: time.Now()})
+		p.sched.add(&turn{stream: int32(i), lane: laneReplay, due: time.Now()})
 	}
 	p.log.Info("replay queued", "id", r.ID, "stream", r.Stream, "from", r.From, "to", r.To)
 	return nil
@@ -85,19 +100,24 @@ func (p *Poller) Replay(r ReplayRequest) error {
 func (p *Poller) moreReplays(ls *live) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ls.replayQueued = len(ls.replays) > 0
-	return ls.replayQueued
+	q := p.replays[ls]
+	if q == nil || len(q.list) == 0 {
+		delete(p.replays, ls) // the next Replay queues a turn
+		return false
+	}
+	return true
 }
 
 // replayStep runs the stream's first replay: its span, within the API's
 // reach, read and every completed call in it published again.
 func (p *Poller) replayStep(ctx context.Context, ls *live, now time.Time) (outcome, error) {
 	p.mu.Lock()
-	if len(ls.replays) == 0 {
+	q := p.replays[ls]
+	if q == nil || len(q.list) == 0 {
 		p.mu.Unlock()
 		return outcome{skipped: true}, nil
 	}
-	r := ls.replays[0]
+	r := q.list[0]
 	p.mu.Unlock()
 	w := Window{Start: maxTime(r.From, Horizon(now, p.reach)), End: minTime(r.To, now.Add(-p.cfg.Lag))}
 	if w.Empty() {
@@ -158,7 +178,9 @@ func (p *Poller) deliverReplay(ctx context.Context, ls *live, pl plan, c classif
 // replayDone ends the stream's first replay.
 func (p *Poller) replayDone(ls *live, r *replay, published int, err error, now time.Time) {
 	p.mu.Lock()
-	ls.replays = ls.replays[1:]
+	if q := p.replays[ls]; q != nil {
+		q.list = q.list[1:]
+	}
 	r.status.Published, r.status.DoneAt, r.status.State = published, now, "done"
 	if err != nil {
 		r.status.State, r.status.Error = "failed", err.Error()

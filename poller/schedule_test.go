@@ -101,8 +101,8 @@ func TestSchedulerStarvesNoStreamAndNoLane(t *testing.T) {
 		s := newScheduler(streams, time.Second)
 		now := time.Now()
 		for i := range streams {
-			s.add(&turn{stream: i, lane: laneFresh, due: now.Add(jitter(time.Second))})
-			s.add(&turn{stream: i, lane: laneSweep, due: now.Add(10 * time.Second)})
+			s.add(&turn{stream: int32(i), lane: laneFresh, due: now.Add(jitter(time.Second))})
+			s.add(&turn{stream: int32(i), lane: laneSweep, due: now.Add(10 * time.Second)})
 		}
 		fresh := make([]int, streams)
 		sweeps := make([]int, streams)
@@ -164,7 +164,7 @@ func TestSchedulerProbesAStreamFailingAloneWhileTheOthersKeepTheirPace(t *testin
 		s := newScheduler(streams, 5*time.Second)
 		start := time.Now()
 		for i := range streams {
-			s.add(&turn{stream: i, lane: laneFresh, due: start.Add(time.Duration(i) * 250 * time.Millisecond)})
+			s.add(&turn{stream: int32(i), lane: laneFresh, due: start.Add(time.Duration(i) * 250 * time.Millisecond)})
 		}
 		var mu sync.Mutex
 		runs := make([]int, streams)
@@ -204,7 +204,7 @@ func TestSchedulerLeavesAFailureThatNeedsAPersonToItsBackoff(t *testing.T) {
 		s := newScheduler(3, 5*time.Second)
 		start := time.Now()
 		for i := range 3 {
-			s.add(&turn{stream: i, lane: laneFresh, due: start})
+			s.add(&turn{stream: int32(i), lane: laneFresh, due: start})
 		}
 		var mu sync.Mutex
 		var permanent []time.Duration // when stream 0 ran

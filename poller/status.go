@@ -107,7 +107,7 @@ func (p *Poller) StatusOf(now time.Time, q StatusQuery) Status {
 	defer p.mu.Unlock()
 	for i, ls := range p.streams {
 		w := p.watermark(ls, now)
-		failing, late := ls.lastErrAt.After(ls.lastOK), now.Sub(w) > behind
+		failing, late := ls.failure != nil && ls.failure.at.After(ls.lastOK), now.Sub(w) > behind
 		if failing {
 			s.Failing++
 		}
@@ -166,7 +166,10 @@ func (p *Poller) after(st Stream) int {
 func (p *Poller) row(ls *live, now time.Time) StreamStatus {
 	r := StreamStatus{Stream: ls.key, VDN: ls.VDN, Direction: string(ls.Dir), Cursor: ls.state.Cursor,
 		Pending: len(ls.state.Pending), OldestPending: oldestPending(ls.state.Pending), Gaps: ls.gaps,
-		LastOK: ls.lastOK, LastError: ls.lastErr, LastErrorAt: ls.lastErrAt, StateFrom: "local"}
+		LastOK: ls.lastOK, StateFrom: "local"}
+	if ls.failure != nil {
+		r.LastError, r.LastErrorAt = ls.failure.err, ls.failure.at
+	}
 	if ls.rebuilt {
 		r.StateFrom = "changelog"
 	}

@@ -141,7 +141,7 @@ func BenchmarkStatus(b *testing.B) {
 			ls.state.Pending = []dedupe.Pending{{CallID: "c" + strconv.Itoa(i), FilterTime: now.Add(-4 * time.Minute)}}
 		}
 		if i%100 == 0 {
-			ls.lastErr, ls.lastErrAt = "ccms: http 503 after 3 attempts", now.Add(-time.Second)
+			ls.failure = &failure{err: "ccms: http 503 after 3 attempts", at: now.Add(-time.Second)}
 		}
 	}
 	for _, bm := range []struct {

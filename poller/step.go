@@ -47,7 +47,7 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 			break
 		}
 		// The pacer spends the budget where the calls are (pace.go).
-		next.lane, next.due = laneFresh, done.Add(p.pace.interval(t.stream, ls.density, len(ls.state.Pending), done))
+		next.lane, next.due = laneFresh, done.Add(p.pace.interval(int(t.stream), ls.density, len(ls.state.Pending), done))
 	case laneSweep:
 		next.due = done.Add(p.cfg.SweepInterval)
 		if !out.wait.IsZero() {
@@ -75,7 +75,7 @@ func (p *Poller) turn(ctx context.Context, t *turn) (*turn, bool, error) {
 func (p *Poller) retry(ctx context.Context, ls *live, t *turn, err error, done time.Time) *turn {
 	ls.failures++
 	p.mu.Lock()
-	ls.lastErr, ls.lastErrAt = fmt.Sprint(err), done
+	ls.failure = &failure{err: fmt.Sprint(err), at: done}
 	p.mu.Unlock()
 	next := &turn{stream: t.stream, lane: t.lane, due: done, failed: true}
 	if t.lane == laneBackfill {
@@ -183,7 +183,7 @@ func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) {
 	started := !ls.state.Cursor.IsZero()
 	w := p.watermark(ls, now)
 	p.mu.Unlock()
-	if !started || now.Sub(ls.lastHeartbeat) < p.cfg.Heartbeat {
+	if !started || now.UnixNano()-ls.lastHeartbeat < int64(p.cfg.Heartbeat) {
 		return
 	}
 	if err := p.pub.PublishControl(ctx, p.enc.Heartbeat(ls.Stream, w, now)); err != nil {
@@ -191,7 +191,7 @@ func (p *Poller) heartbeat(ctx context.Context, ls *live, now time.Time) {
 		p.log.Warn("heartbeat not published", "stream", ls.key, "err", err)
 		return
 	}
-	ls.lastHeartbeat = now
+	ls.lastHeartbeat = now.UnixNano()
 }
 
 func (p *Poller) reportGap(ls *live, g Window) {
