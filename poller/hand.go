@@ -24,14 +24,14 @@ type hand struct {
 
 func newHand(limit int) *hand { return &hand{limit: limit, freed: make(chan struct{})} }
 
-// take waits until n more rows fit in the limit (half of it for a
+// take waits until n more rows fit in the limit (a quarter of it for a
 // background turn: a sweep, a reconciliation, a last-chance read, so that
 // fresh reads always find room), or until nothing is held, and takes them;
 // it fails only when ctx ends first.
 func (h *hand) take(ctx context.Context, n int, background bool) error {
 	limit := h.limit
 	if background {
-		limit /= 2
+		limit /= backgroundShare
 	}
 	for {
 		h.mu.Lock()
@@ -74,5 +74,14 @@ func (h *hand) rows() int {
 }
 
 // handRows is the limit of hand in windows of Config.WindowRows rows: with
-// the default 1000, about 4,000 rows, some 10 MB.
-const handRows = 4
+// the default 1000, 8,000 rows, some 23 MB, for a first start's catch-up,
+// whose windows hold about WindowRows rows each. With 4 it took up to 1.4 ×
+// as long behind a gateway that answers some requests after seconds: a
+// window waiting on a slow answer holds its share meanwhile
+// (BenchmarkFirstStartBehindAFaultyGateway: 6.1–8.3 s against 6.1–6.7 s).
+// backgroundShare: the long lanes fill at most a quarter of it, 2,000 rows,
+// some 6 MB.
+const (
+	handRows        = 8
+	backgroundShare = 4
+)

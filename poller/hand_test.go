@@ -9,7 +9,7 @@ import (
 
 // Rows are taken while they fit the limit; a take that would pass it waits
 // until enough rows are given back, a turn alone never waits, rows found on
-// top are taken without waiting, a background turn fills only half of it,
+// top are taken without waiting, a background turn fills only a quarter of it,
 // and a wait ends with its context.
 func TestHandHoldsTurnsToItsLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -42,7 +42,7 @@ func TestHandHoldsTurnsToItsLimit(t *testing.T) {
 		if got := h.rows(); got != 20 {
 			t.Fatalf("rows held %d, want 20", got)
 		}
-		go func() { taken <- h.take(ctx, 40, true) }() // a background turn may fill only half of it
+		go func() { taken <- h.take(ctx, 40, true) }() // a background turn may fill only a quarter of it
 		synctest.Wait()
 		select {
 		case err := <-taken:
