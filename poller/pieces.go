@@ -38,7 +38,8 @@ func (t *tally) add(u tally) {
 	t.suspect = append(t.suspect, u.suspect...)
 }
 
-// inPieces says whether a lane reads its window in pieces.
+// inPieces says whether a lane's step reads its window in pieces (a replay
+// does too: replayStep).
 func (l lane) inPieces() bool {
 	return l == laneSweep || l == laneReconcile || l == laneLastChance
 }
@@ -93,7 +94,8 @@ func (pl plan) span() Window {
 // delivers them. It returns the plan it read.
 func (p *Poller) readAndDeliver(ctx context.Context, ls *live, pl plan, now time.Time, replan func() plan) (plan, tally, error) {
 	held := p.expectRows(ls, pl)
-	if err := p.hand.take(ctx, held, pl.lane.inPieces()); err != nil {
+	background := pl.lane != laneFresh && pl.lane != laneBackfill
+	if err := p.hand.take(ctx, held, background); err != nil {
 		return pl, tally{}, err
 	}
 	defer func() { p.hand.put(held) }()
@@ -114,7 +116,11 @@ func (p *Poller) readAndDeliver(ctx context.Context, ls *live, pl plan, now time
 		held = fetched
 	}
 	c := classify(ls.Stream, ls.state, r, now, Horizon(now, p.reach), pl.unendedBefore)
-	n, err := p.deliver(ctx, ls, pl, c, now)
+	deliver := p.deliver
+	if pl.replay {
+		deliver = p.deliverReplay
+	}
+	n, err := deliver(ctx, ls, pl, c, now)
 	if err != nil {
 		return pl, tally{}, err
 	}

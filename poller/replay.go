@@ -125,17 +125,14 @@ func (p *Poller) replayStep(ctx context.Context, ls *live, now time.Time) (outco
 			r.From, r.To, Horizon(now, p.reach), now.Add(-p.cfg.Lag)), now)
 		return outcome{skipped: true}, nil
 	}
+	// In pieces, as the long lanes read (pieces.go). A replay that fails
+	// midway publishes its earlier pieces again when it is tried again.
 	pl := plan{lane: laneReplay, read: w, replay: true, batch: dedupe.Batch{Stream: ls.key}}
-	read, err := p.read(ctx, ls, pl, now)
+	t, err := p.readInPieces(ctx, ls, pl, now)
 	if err != nil {
 		return outcome{}, err
 	}
-	c := classify(ls.Stream, ls.state, read, now, Horizon(now, p.reach), time.Time{})
-	n, err := p.deliverReplay(ctx, ls, pl, c, now)
-	if err != nil {
-		return outcome{}, err
-	}
-	p.replayDone(ls, r, n, nil, now)
+	p.replayDone(ls, r, t.published, nil, now)
 	return outcome{}, nil
 }
 

@@ -13,11 +13,24 @@ import (
 // A replay of an hour of one stream publishes again exactly the completed
 // calls of that stream whose filter time lies in the hour, with the ids they
 // were first published with, while the stream goes on; /status and Done say
-// how many.
+// how many. The span is read in one window, or in pieces of about
+// POLL_WINDOW_ROWS rows, each published before the next is read.
 func TestAReplayPublishesTheSpansCallsAgainAndNothingElse(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		windowRows int
+	}{
+		{"in one window", 1000},
+		{"in pieces of about 10 rows", 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) { replayAnHour(t, tc.windowRows) })
+	}
+}
+
+func replayAnHour(t *testing.T, windowRows int) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := baseConfig()
-		cfg.VDNs = poller.VDNSet{1, 2}
+		cfg.VDNs, cfg.WindowRows = poller.VDNSet{1, 2}, windowRows
 		e := newEnv(t, cfg, ccmssim.Options{Seed: 4, Traffic: ccmssim.Traffic{BusyShare: 1, Flat: true}}, t.TempDir())
 		e.runFor(t, 20*time.Minute)
 		e.pub.mu.Lock()
