@@ -25,9 +25,9 @@ type hand struct {
 func newHand(limit int) *hand { return &hand{limit: limit, freed: make(chan struct{})} }
 
 // take waits until n more rows fit in the limit (a quarter of it for a
-// background turn: a sweep, a reconciliation, a last-chance read, a replay, so that
-// fresh reads always find room), or until nothing is held, and takes them;
-// it fails only when ctx ends first.
+// background turn: a sweep, a reconciliation, a last-chance read, a replay;
+// so fresh reads always find room), or until nothing is held, and takes
+// them; it fails only when ctx ends first.
 func (h *hand) take(ctx context.Context, n int, background bool) error {
 	limit := h.limit
 	if background {
