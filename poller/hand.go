@@ -3,6 +3,8 @@ package poller
 import (
 	"context"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // hand bounds the rows all turns hold at once: read, classified, encoded
@@ -85,3 +87,10 @@ const (
 	handRows        = 8
 	backgroundShare = 4
 )
+
+// collector exports the rows held.
+func (h *hand) collector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "callpub_rows_held", Help: "Rows read and not yet committed, over all turns: reads wait while they would take it past 8 × CALLPUB_POLL_WINDOW_ROWS (sweeps, reconciliations, last-chance reads and replays past a quarter of that).",
+	}, func() float64 { return float64(h.rows()) })
+}

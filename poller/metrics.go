@@ -93,9 +93,7 @@ func newMetrics(reg prometheus.Registerer, p *Poller, b Budget) (*metrics, error
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_request_budget_per_second", Help: "Current shared CC-CMS request rate: halved while most recent answers push back (callpub_ccms_pushback_ratio > 0.5), doubled back once a quarter or fewer do.",
 		}, b.Rate),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "callpub_rows_held", Help: "Rows read and not yet committed, over all turns: reads wait while they would take it past 8 × CALLPUB_POLL_WINDOW_ROWS (sweeps, reconciliations, last-chance reads and replays past a quarter of that).",
-		}, func() float64 { return float64(p.hand.rows()) }),
+		p.hand.collector(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "callpub_streams", Help: "Streams owned by this replica.",
 		}, func() float64 { return float64(len(p.streams)) }),

@@ -2,7 +2,7 @@ package poller_test
 
 import (
 	"context"
-	"encoding/json"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -11,7 +11,6 @@ import (
 	"github.com/callpub/callpub/poller"
 	"github.com/callpub/callpub/poller/ccms"
 	"github.com/callpub/callpub/poller/ccmssim"
-	"github.com/callpub/callpub/schemas"
 )
 
 // rowsSource records the most rows any one read returned.
@@ -55,32 +54,24 @@ func TestLongReadsHoldOnePieceOfRowsAtATime(t *testing.T) {
 		if limit := cfg.WindowRows * 3 / 2; src.most > limit {
 			t.Errorf("a read returned %d rows, want at most %d (1.5 × POLL_WINDOW_ROWS)", src.most, limit)
 		}
-		perDay := map[string]int{} // stream day -> calls published ending that day
+		perDay := map[string]int{} // VDN and day (one direction) -> calls published ending that day
 		for _, ev := range e.pub.events {
-			perDay[ev.Source+" "+ev.Time.Format(time.DateOnly)]++
+			perDay[ev.PartitionKey+" "+ev.Time.Format(time.DateOnly)]++
 		}
-		seals := 0
-		for _, c := range e.pub.control {
-			if c.Type != schemas.TypeDaySealed {
-				continue
-			}
-			var d schemas.DaySealedData
-			if err := json.Unmarshal(c.Data, &d); err != nil {
-				t.Fatal(err)
-			}
-			seals++
+		all := seals(t, e.pub)
+		for _, d := range all {
 			if !d.Complete {
-				t.Errorf("%s %s sealed incomplete: %s", c.Subject, d.Day, c.Data)
+				t.Errorf("%s %s sealed incomplete: %+v", d.Stream, d.Day, d)
 			}
-			if n := perDay[c.Source+" "+d.Day]; d.Published != n {
-				t.Errorf("%s %s sealed with %d calls, %d were published", c.Source, d.Day, d.Published, n)
+			if n := perDay[strconv.Itoa(d.VDN)+" "+d.Day]; d.Published != n {
+				t.Errorf("%s %s sealed with %d calls, %d were published", d.Stream, d.Day, d.Published, n)
 			}
 			if d.Published < 2*cfg.WindowRows {
-				t.Errorf("%s %s sealed with %d calls: too few for several pieces, the test proves nothing", c.Subject, d.Day, d.Published)
+				t.Errorf("%s %s sealed with %d calls: too few for several pieces, the test proves nothing", d.Stream, d.Day, d.Published)
 			}
 		}
-		if seals < 4 { // two days reconciled per stream, and the first read again at its last chance
-			t.Errorf("%d day-sealed records, want at least 4", seals)
+		if len(all) < 4 { // two days reconciled per stream, and the first read again at its last chance
+			t.Errorf("%d day-sealed records, want at least 4", len(all))
 		}
 		e.check(t, time.Now().Add(-20*time.Minute))
 	})
