@@ -16,7 +16,9 @@ import (
 // pieces, each expected to hold Config.WindowRows rows by the stream's
 // density and read again narrower when found to hold more than half as many
 // again (as a fresh window is), each delivered and committed before the next
-// is read. Whatever its lane, a turn holds at most 1.5 × WindowRows rows.
+// is read. Whatever its lane, a turn holds at most 1.5 × WindowRows rows (or
+// one page, when that is more), unless a window is still too full after
+// three narrower reads.
 //
 // The lane's own marks (last sweep, sealed and last-chance day) and the
 // day's sealed record come with the last piece, which accounts for the whole
@@ -48,9 +50,9 @@ func (l lane) inPieces() bool {
 func (p *Poller) readInPieces(ctx context.Context, ls *live, whole plan, now time.Time) (tally, error) {
 	var sum tally
 	from := whole.read.Start
+	next := func() plan { return p.piece(ls, whole, from, sum) }
 	for {
-		pc, t, err := p.readAndDeliver(ctx, ls, p.piece(ls, whole, from, sum), now,
-			func() plan { return p.piece(ls, whole, from, sum) })
+		pc, t, err := p.readAndDeliver(ctx, ls, next(), now, next)
 		if err != nil {
 			return sum, err
 		}
